@@ -1,0 +1,51 @@
+// The version subcommand: membench's version, the commit it was built from and the Go toolchain.
+package main
+
+import (
+	"fmt"
+	"io"
+	"runtime"
+	"runtime/debug"
+)
+
+// version is set at link time by the Makefile (-X main.version=…); "dev" otherwise.
+var version = "dev"
+
+func buildCommit() string {
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return "unknown"
+	}
+	rev, dirty := "unknown", false
+	for _, s := range info.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			rev = s.Value
+		case "vcs.modified":
+			dirty = s.Value == "true"
+		}
+	}
+	if commit != "" {
+		rev = commit
+	}
+	if dirty {
+		rev += "-dirty"
+	}
+	return rev
+}
+
+// commit may be set at link time when VCS stamping is off (GOFLAGS=-buildvcs=false).
+var commit = ""
+
+func init() {
+	register(&command{
+		name:    "version",
+		summary: "print version, commit and Go version",
+		usage:   "membench version\n\nExample:\n  membench version\n",
+		run: func(args []string, stdout, stderr io.Writer) error {
+			fmt.Fprintf(stdout, "membench %s (commit %s, %s %s/%s)\n", version, buildCommit(), runtime.Version(),
+				runtime.GOOS, runtime.GOARCH)
+			return nil
+		},
+	})
+}
