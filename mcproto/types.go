@@ -200,6 +200,7 @@ type Pair struct {
 	HasKey  bool   // KeyHash and KeySize are meaningful
 	KeySize uint16 // key length in bytes (decoded length for meta base64 keys)
 	KeyHash uint64
+	NSHash  uint64 // KeyHasher.HashNamespace of the key (0 when namespaces are off)
 	// ValueSize is the request's value length for storage commands and the response's value length for hits.
 	ValueSize uint32
 	Flags     uint32 // client flags: from the request for stores, from the response for hits
@@ -219,4 +220,13 @@ func (p *Pair) Latency() int64 {
 		return p.RespTime - p.ReqTime
 	}
 	return 0
+}
+
+// KeyHasher turns key bytes into the identities a Pair carries. The recorder's keyed SipHash anonymizer
+// implements it; the Pairer also uses HashKey to match response keys (VALUE lines, meta k echo, binary GetK) to
+// request keys, so it must be deterministic for the life of a Pairer. Key bytes never leave the call.
+type KeyHasher interface {
+	HashKey(key []byte) uint64
+	// HashNamespace hashes the key's namespace (its prefix up to a delimiter); 0 when namespaces are off.
+	HashNamespace(key []byte) uint64
 }
