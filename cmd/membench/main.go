@@ -101,12 +101,19 @@ func printHelp(w io.Writer) {
 	fmt.Fprintln(w, "\nRun 'membench COMMAND --help' for a command's flags and examples.")
 }
 
+const helpUsage = "membench help [COMMAND]\n\nExamples:\n  membench help\n  membench help inspect\n"
+
 func init() {
 	register(&command{
 		name:    "help",
 		summary: "show this list, or a command's help: membench help COMMAND",
-		usage:   "membench help [COMMAND]\n\nExamples:\n  membench help\n  membench help inspect\n",
+		usage:   helpUsage,
 		run: func(args []string, stdout, stderr io.Writer) error {
+			// parseArgs so that `membench help --help`, which the usage hint below suggests, prints the usage.
+			args, err := parseArgs(flag.NewFlagSet("help", flag.ContinueOnError), helpUsage, args, stdout)
+			if err != nil {
+				return err
+			}
 			if len(args) > 0 {
 				c, ok := commands[args[0]]
 				if !ok {
