@@ -60,22 +60,23 @@ type Pairer struct {
 
 	Stats PairerStats
 
-	q          []pending // ring buffer
-	head, n    int
-	stream     bool // the connection turned into a watch/metadump stream
-	holding    bool
-	held       Pair
-	heldValid  bool
-	multiCount int
-	seed       maphash.Seed
-	seeded     bool
-	scratch    [MaxKeyLen]byte
+	q         []pending // ring buffer
+	head, n   int
+	stream    bool // the connection turned into a watch/metadump stream
+	awaitEnd  bool // a text multi-get's keys all hit; its END comes next
+	out       Pair // the pair handed to Emit
+	holding   bool
+	held      Pair
+	heldValid bool
+	seed      maphash.Seed
+	seeded    bool
+	scratch   [MaxKeyLen]byte
 }
 
 // Reset forgets all state (for reuse on a new connection), keeping buffers and configuration.
 func (p *Pairer) Reset() {
 	p.head, p.n = 0, 0
-	p.stream, p.holding, p.heldValid = false, false, false
+	p.stream, p.holding, p.heldValid, p.awaitEnd = false, false, false, false
 	p.Stats = PairerStats{}
 }
 
@@ -124,11 +125,18 @@ func (p *Pairer) pop() {
 func (p *Pairer) emit(pr *Pair) {
 	p.Stats.Pairs++
 	if p.holding {
+		// The frame's own pair is emitted last in a Response call; pairs before it (misses, suppressed quiet
+		// requests) go out at once.
+		if p.heldValid && p.Emit != nil {
+			p.Emit(&p.held)
+		}
 		p.held, p.heldValid = *pr, true
 		return
 	}
 	if p.Emit != nil {
-		p.Emit(pr)
+		// Copy into the Pairer so that pr (often on the caller's stack) never escapes through Emit.
+		p.out = *pr
+		p.Emit(&p.out)
 	}
 }
 
@@ -303,9 +311,17 @@ func suppressedStatus(pr *Pair) Status {
 }
 
 func (p *Pairer) textResponse(r *Response, t int64) {
-	if p.n == 0 {
+	if p.n == 0 && !p.awaitEnd {
 		p.Stats.Orphans++
 		return
+	}
+	if p.awaitEnd {
+		// The END closing a multi-get whose keys were all hits.
+		p.awaitEnd = false
+		if r.Kind == RespEnd {
+			return
+		}
+		p.Stats.Mismatched++
 	}
 	// Meta quiet requests in front whose response this is not were answered by silence.
 	if !p.skipSuppressedMeta(r, t) {
@@ -417,11 +433,8 @@ func (p *Pairer) getResponse(r *Response, t int64) {
 		e.pair.ValueSize, e.pair.Flags = uint32(r.ValueLen), r.Flags
 		last := e.lastInGrp
 		p.finish(e, StatusHit, t)
-		if last {
-			// The group is complete but END has not arrived yet: remember to swallow it.
-			p.push(&pending{class: classGetKey, lastInGrp: true, pair: Pair{Cmd: CmdUnknown}})
-			p.rotateBackToFront()
-		}
+		// Every key of the group has its answer but END has not arrived yet: expect it next.
+		p.awaitEnd = last
 	default:
 		st := StatusMiss
 		if r.Kind != RespEnd {
@@ -436,25 +449,12 @@ func (p *Pairer) getResponse(r *Response, t int64) {
 				break
 			}
 			last := e.lastInGrp
-			if e.pair.Cmd == CmdUnknown {
-				p.pop() // the END placeholder of a group whose keys all hit
-			} else {
-				p.finish(e, st, t)
-			}
+			p.finish(e, st, t)
 			if last {
 				break
 			}
 		}
 	}
-}
-
-// rotateBackToFront moves the entry just pushed at the back to the front of the queue.
-func (p *Pairer) rotateBackToFront() {
-	last := *p.at(p.n - 1)
-	for i := p.n - 1; i > 0; i-- {
-		*p.at(i) = *p.at(i - 1)
-	}
-	*p.at(0) = last
 }
 
 // textStatus maps a text or meta response to the pair status for the request in front.
