@@ -180,10 +180,11 @@ func parseBinaryRequest(buf []byte, r *Request, maxValue int) (int, error) {
 		}
 	}
 	if r.HasValue && maxValue > 0 && valueLen > maxValue {
+		r.BodyErr = BinTooLarge
 		if len(buf) < r.FrameLen {
 			return 0, ErrIncomplete
 		}
-		return r.FrameLen, binTooLarge
+		return r.FrameLen, BinTooLarge
 	}
 	if len(buf) < r.FrameLen {
 		return 0, ErrIncomplete
@@ -191,8 +192,8 @@ func parseBinaryRequest(buf []byte, r *Request, maxValue int) (int, error) {
 	return r.FrameLen, nil
 }
 
-// binTooLarge: a binary store over the value limit; memcached answers 0x0003 and goes on.
-var binTooLarge = &ProtocolError{Text: "SERVER_ERROR object too large for cache", BinStatus: BinStatusTooLarge}
+// BinTooLarge: a binary store over the value limit; memcached answers 0x0003 and goes on.
+var BinTooLarge = &ProtocolError{Text: "SERVER_ERROR object too large for cache", BinStatus: BinStatusTooLarge}
 
 // AppendBinaryError appends a binary response header (no body except an error text) answering a request with
 // opcode op and opaque with the given status; proxies use it to answer on memcached's behalf.

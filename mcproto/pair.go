@@ -62,6 +62,7 @@ type Pairer struct {
 
 	q         []pending // ring buffer
 	head, n   int
+	loud      int  // waiting requests that are not quiet
 	stream    bool // the connection turned into a watch/metadump stream
 	awaitEnd  bool // a text multi-get's keys all hit; its END comes next
 	out       Pair // the pair handed to Emit
@@ -75,13 +76,24 @@ type Pairer struct {
 
 // Reset forgets all state (for reuse on a new connection), keeping buffers and configuration.
 func (p *Pairer) Reset() {
-	p.head, p.n = 0, 0
+	p.head, p.n, p.loud = 0, 0, 0
 	p.stream, p.holding, p.heldValid, p.awaitEnd = false, false, false, false
 	p.Stats = PairerStats{}
 }
 
-// Pending returns the number of requests waiting for a response.
+// Pending returns the number of requests (keys, for multi-gets) waiting for a response.
 func (p *Pairer) Pending() int { return p.n }
+
+// PendingLoud returns the number of waiting requests that are not quiet: responses that must still arrive.
+func (p *Pairer) PendingLoud() int { return p.loud }
+
+// EachPending calls fn for every waiting request, oldest first, without removing it. Multi-gets appear once
+// per key.
+func (p *Pairer) EachPending(fn func(*Pair)) {
+	for i := 0; i < p.n; i++ {
+		fn(&p.at(i).pair)
+	}
+}
 
 // Streaming reports whether the connection became a watch or metadump stream.
 func (p *Pairer) Streaming() bool { return p.stream }
@@ -104,6 +116,9 @@ func (p *Pairer) push(e *pending) {
 	}
 	p.q[(p.head+p.n)%len(p.q)] = *e
 	p.n++
+	if !e.pair.Quiet {
+		p.loud++
+	}
 }
 
 func max64(a, b int) int {
@@ -118,6 +133,9 @@ func (p *Pairer) front() *pending { return &p.q[p.head] }
 func (p *Pairer) at(i int) *pending { return &p.q[(p.head+i)%len(p.q)] }
 
 func (p *Pairer) pop() {
+	if !p.q[p.head].pair.Quiet {
+		p.loud--
+	}
 	p.head = (p.head + 1) % len(p.q)
 	p.n--
 }

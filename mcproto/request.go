@@ -63,6 +63,10 @@ type Request struct {
 	// then forward what it holds and pass FrameLen-len(buf) more bytes through without parsing them.
 	HeaderLen int
 	FrameLen  int
+	// BodyErr is set when the header already shows that the request will be rejected after its data block is
+	// consumed (ErrTooLarge, a meta flag error): it is known even while Parse still returns ErrIncomplete, so a
+	// proxy can answer and swallow a large rejected value as it streams in.
+	BodyErr *ProtocolError
 }
 
 // Reset clears r for reuse, keeping the capacity of Keys.
@@ -410,6 +414,9 @@ func (p *RequestParser) dataBlock(buf []byte, r *Request, vlen int, lineErr erro
 	r.FrameLen = r.HeaderLen + vlen + 2
 	if lineErr == nil && p.MaxValue > 0 && vlen > p.MaxValue {
 		lineErr = ErrTooLarge
+	}
+	if pe, ok := lineErr.(*ProtocolError); ok {
+		r.BodyErr = pe
 	}
 	if len(buf) < r.FrameLen {
 		return 0, ErrIncomplete

@@ -1,0 +1,236 @@
+// The proxy subcommand: flags and config file → configs.Proxy → proxy.Server, plus signals (SIGTERM/SIGINT
+// drain and stop, SIGHUP rotates the profile) and the summary printed at exit.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/membench/membench/configs"
+	"github.com/membench/membench/internal/metricsrv"
+	"github.com/membench/membench/profile"
+	"github.com/membench/membench/proxy"
+)
+
+const proxyUsage = `membench proxy — an inline memcached proxy that records anonymized traffic.
+
+Usage: membench proxy [--config proxy.toml] [flags]
+
+Every byte is forwarded unchanged between clients and the upstream memcached (text, meta and binary
+protocols). With --record, each request/response pair is written to a profile as keyed hashes and sizes:
+never key or value bytes.
+
+Flags (override the config file):
+  --config FILE            TOML config (see configs/proxy.toml)
+  --listen ADDR            client address (default 127.0.0.1:11311)
+  --unix-socket PATH       also listen on a unix socket
+  --upstream ADDR          memcached to forward to (default 127.0.0.1:11211)
+  --record FILE            write a profile here (omit for a plain proxy)
+  --salt-file FILE         hashing secret from 'membench salt' (default: random, uncorrelatable)
+  --host-label NAME        label stored in the profile header
+  --sample-rate R          keep this fraction of keys, (0,1] (default 1)
+  --metrics-listen ADDR    Prometheus /metrics (default 127.0.0.1:9150; "" turns it off)
+  --event-loops N          gnet event loops (default: one per CPU)
+  --max-connections N      refuse clients beyond N (default 4096)
+  --idle-timeout D         close idle clients after D (default off)
+  --drain-timeout D        on SIGTERM, wait up to D for in-flight requests (default 5s)
+  --max-item-size BYTES    reject larger values like memcached (default 1048576)
+
+Signals: SIGTERM/SIGINT drain and stop, flushing the profile; SIGHUP starts a new timestamped profile.
+
+Examples:
+  membench proxy --upstream 127.0.0.1:11211 --listen 127.0.0.1:11311 --record out.mbp --salt-file salt.hex
+  membench proxy --config configs/proxy.toml --sample-rate 0.1
+  membench proxy --upstream 10.0.0.5:11211 --metrics-listen ""
+`
+
+// proxyFlags maps command-line flags onto a configs.Proxy. Only flags the user set override the file.
+func proxyConfig(args []string, stdout io.Writer) (configs.Proxy, error) {
+	fs := flag.NewFlagSet("proxy", flag.ContinueOnError)
+	var (
+		configFile = fs.String("config", "", "")
+		listen     = fs.String("listen", "", "")
+		unixSock   = fs.String("unix-socket", "", "")
+		upstream   = fs.String("upstream", "", "")
+		record     = fs.String("record", "", "")
+		saltFile   = fs.String("salt-file", "", "")
+		hostLabel  = fs.String("host-label", "", "")
+		sampleRate = fs.Float64("sample-rate", 0, "")
+		nsDelim    = fs.String("namespace-delimiter", "", "")
+		metricsL   = fs.String("metrics-listen", "", "")
+		loops      = fs.Int("event-loops", 0, "")
+		maxConns   = fs.Int("max-connections", 0, "")
+		idle       = fs.Duration("idle-timeout", 0, "")
+		drain      = fs.Duration("drain-timeout", 0, "")
+		connectTO  = fs.Duration("connect-timeout", 0, "")
+		flushIv    = fs.Duration("flush-interval", 0, "")
+		maxItem    = fs.Int("max-item-size", 0, "")
+		queueSize  = fs.Int("queue-size", 0, "")
+	)
+	pos, err := parseArgs(fs, proxyUsage, args, stdout)
+	if err != nil {
+		return configs.Proxy{}, err
+	}
+	if len(pos) > 0 {
+		return configs.Proxy{}, fmt.Errorf("unexpected argument %q: %w", pos[0], errUsage)
+	}
+	cfg, err := configs.LoadProxy(*configFile)
+	if err != nil {
+		return cfg, err
+	}
+	set := flagsSet(fs)
+	str := func(name string, dst *string, v string) {
+		if set[name] {
+			*dst = v
+		}
+	}
+	str("listen", &cfg.Listen, *listen)
+	str("unix-socket", &cfg.UnixSocket, *unixSock)
+	str("upstream", &cfg.Upstream, *upstream)
+	str("record", &cfg.Record, *record)
+	str("salt-file", &cfg.SaltFile, *saltFile)
+	str("host-label", &cfg.HostLabel, *hostLabel)
+	str("namespace-delimiter", &cfg.NamespaceDelimiter, *nsDelim)
+	str("metrics-listen", &cfg.MetricsListen, *metricsL)
+	if set["sample-rate"] {
+		cfg.SampleRate = *sampleRate
+	}
+	if set["event-loops"] {
+		cfg.EventLoops = *loops
+	}
+	if set["max-connections"] {
+		cfg.MaxConnections = *maxConns
+	}
+	if set["idle-timeout"] {
+		cfg.IdleTimeout = configs.Duration(*idle)
+	}
+	if set["drain-timeout"] {
+		cfg.DrainTimeout = configs.Duration(*drain)
+	}
+	if set["connect-timeout"] {
+		cfg.ConnectTimeout = configs.Duration(*connectTO)
+	}
+	if set["flush-interval"] {
+		cfg.FlushInterval = configs.Duration(*flushIv)
+	}
+	if set["max-item-size"] {
+		cfg.MaxItemSize = *maxItem
+	}
+	if set["queue-size"] {
+		cfg.QueueSize = *queueSize
+	}
+	if err := cfg.Validate(); err != nil {
+		if *configFile != "" {
+			return cfg, fmt.Errorf("%s: %w", *configFile, err)
+		}
+		return cfg, err
+	}
+	return cfg, nil
+}
+
+func runProxy(args []string, stdout, stderr io.Writer) error {
+	cfg, err := proxyConfig(args, stdout)
+	if err != nil {
+		return err
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	var rec *recorder
+	opts := proxy.Options{Logger: log}
+	if cfg.Record != "" {
+		rec, err = openRecorder(recordSettings{
+			mode: "proxy", path: cfg.Record, saltFile: cfg.SaltFile, hostLabel: cfg.HostLabel,
+			sampleRate: cfg.SampleRate, nsDelim: cfg.NamespaceDelimiter, queueSize: cfg.QueueSize,
+			flushInterval: time.Duration(cfg.FlushInterval), compress: cfg.Compress,
+		}, stderr)
+		if err != nil {
+			return err
+		}
+		opts.Anonymizer, opts.Queue = rec.anon, rec.queue
+	}
+	srv, err := proxy.New(cfg, opts)
+	if err != nil {
+		return err
+	}
+	var msrv *metricsrv.Server
+	if cfg.MetricsListen != "" {
+		if msrv, err = metricsrv.Start(cfg.MetricsListen); err != nil {
+			return err
+		}
+		defer msrv.Close()
+	}
+	if err := srv.Start(); err != nil {
+		return err
+	}
+	log.Info("proxy started", "listen", cfg.Listen, "upstream", cfg.Upstream, "record", cfg.Record,
+		"metrics", cfg.MetricsListen)
+
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
+	defer signal.Stop(sigs)
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for stop := false; !stop; {
+		select {
+		case <-tick.C:
+			if rec != nil {
+				proxy.ReportProfileBytes(rec.bytesWritten())
+			}
+		case sig := <-sigs:
+			if sig != syscall.SIGHUP {
+				stop = true
+				break
+			}
+			if rec == nil {
+				log.Info("SIGHUP: nothing to rotate (no --record)")
+				continue
+			}
+			closed, err := rec.rotate(func(q *profile.Queue) *profile.Queue { return srv.SetQueue(q) })
+			if err != nil {
+				log.Error("profile rotation failed", "err", err)
+				continue
+			}
+			log.Info("profile rotated", "closed", closed, "new", rec.path)
+		}
+	}
+	log.Info("draining", "in_flight", srv.InFlight())
+	shutdownErr := srv.Shutdown(context.Background())
+	if rec == nil {
+		fmt.Fprintln(stdout, "membench proxy: stopped (no profile recorded)")
+		return shutdownErr
+	}
+	closeErr := rec.queue.Close()
+	written, dropped := rec.queue.Written(), rec.queue.Dropped()
+	fmt.Fprintf(stdout, "membench proxy: %d events recorded, %d dropped, %d bytes; profile: %s\n",
+		written+rec.writtenBefore, dropped+rec.droppedBefore, rec.bytesWritten(), joinFiles(rec.files))
+	if closeErr != nil {
+		return fmt.Errorf("cannot finish profile %s: %w", rec.path, closeErr)
+	}
+	return shutdownErr
+}
+
+func joinFiles(files []string) string {
+	s := ""
+	for i, f := range files {
+		if i > 0 {
+			s += ", "
+		}
+		s += f
+	}
+	return s
+}
+
+func init() {
+	register(&command{
+		name:    "proxy",
+		summary: "inline memcached proxy that records an anonymized profile",
+		usage:   proxyUsage,
+		run:     runProxy,
+	})
+}

@@ -1,0 +1,135 @@
+// Recording glue shared by the recorders (proxy, tap): salt, anonymizer, profile writer and queue, rotation.
+package main
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/membench/membench/profile"
+)
+
+// recordSettings are what a recorder needs to open a profile.
+type recordSettings struct {
+	mode          string // "proxy", "tap"
+	path          string
+	saltFile      string
+	hostLabel     string
+	sampleRate    float64
+	nsDelim       string
+	queueSize     int
+	flushInterval time.Duration
+	compress      bool
+}
+
+// recorder is an open profile: the anonymizer that hashes keys and the queue that writes events.
+type recorder struct {
+	set   recordSettings
+	anon  *profile.Anonymizer
+	queue  *profile.Queue
+	writer *profile.Writer // the writer behind queue
+	path   string          // the file being written now
+	// bytesBefore is what rotated-away files held, so BytesWritten counts every file of the run.
+	bytesBefore int64
+	// writtenBefore and droppedBefore count the events of rotated-away files.
+	writtenBefore, droppedBefore uint64
+	files []string
+}
+
+// openRecorder loads (or makes up) the salt and opens the profile. Warnings go to stderr.
+func openRecorder(set recordSettings, stderr io.Writer) (*recorder, error) {
+	nsOn := set.nsDelim != ""
+	var delim byte = profile.DefaultNSDelim
+	if nsOn {
+		delim = set.nsDelim[0]
+	}
+	var anon *profile.Anonymizer
+	if set.saltFile != "" {
+		secret, err := profile.LoadSaltFile(set.saltFile)
+		if err != nil {
+			return nil, fmt.Errorf("cannot use --salt-file: %w", err)
+		}
+		anon = profile.NewAnonymizer(secret, delim, nsOn)
+	} else {
+		anon = profile.RandomAnonymizer(delim, nsOn)
+		fmt.Fprintln(stderr, "membench:", profile.RandomSaltWarning)
+	}
+	r := &recorder{set: set, anon: anon}
+	q, err := r.open(set.path)
+	if err != nil {
+		return nil, err
+	}
+	r.queue = q
+	r.bytesBefore = 0
+	return r, nil
+}
+
+func (r *recorder) open(path string) (*profile.Queue, error) {
+	host := r.set.hostLabel
+	h := profile.Header{
+		Created:         time.Now(),
+		Mode:            r.set.mode,
+		Host:            host,
+		SaltFingerprint: r.anon.Fingerprint(),
+		Settings: map[string]string{
+			"sample_rate":         strconv.FormatFloat(r.set.sampleRate, 'g', -1, 64),
+			"namespace_delimiter": r.set.nsDelim,
+			"membench_version":    version,
+		},
+	}
+	comp := profile.CompressionZstd
+	if !r.set.compress {
+		comp = profile.CompressionNone
+	}
+	w, err := profile.NewWriter(path, h, profile.WriterOptions{FlushInterval: r.set.flushInterval, Compression: comp})
+	if err != nil {
+		return nil, fmt.Errorf("cannot open the profile (--record): %w", err)
+	}
+	r.path = path
+	r.writer = w
+	r.files = append(r.files, path)
+	return profile.NewQueue(w, r.set.queueSize), nil
+}
+
+// rotatedName returns base with a UTC timestamp before its extension: out.mbp → out-20261126T235959Z.mbp.
+func rotatedName(base string, t time.Time) string {
+	ext := filepath.Ext(base)
+	stem := strings.TrimSuffix(base, ext)
+	name := fmt.Sprintf("%s-%s%s", stem, t.UTC().Format("20060102T150405Z"), ext)
+	for i := 1; ; i++ {
+		if _, err := os.Stat(name); os.IsNotExist(err) {
+			return name
+		}
+		name = fmt.Sprintf("%s-%s-%d%s", stem, t.UTC().Format("20060102T150405Z"), i, ext)
+	}
+}
+
+// rotate opens a new timestamped profile, hands it to swap (which installs it and returns the old queue), and
+// closes the old one.
+func (r *recorder) rotate(swap func(*profile.Queue) *profile.Queue) (closed string, err error) {
+	oldWriter := r.writer
+	q, err := r.open(rotatedName(r.set.path, time.Now()))
+	if err != nil {
+		return "", err
+	}
+	old := swap(q)
+	prev := r.files[len(r.files)-2]
+	r.queue = q
+	if old != nil {
+		err = old.Close()
+		r.writtenBefore += old.Written()
+		r.droppedBefore += old.Dropped()
+	}
+	r.bytesBefore += oldWriter.BytesWritten()
+	if err != nil {
+		return prev, fmt.Errorf("cannot close profile %s: %w", prev, err)
+	}
+	return prev, nil
+}
+
+// bytesWritten returns the profile bytes written in this run, over all rotated files.
+func (r *recorder) bytesWritten() int64 { return r.bytesBefore + r.writer.BytesWritten() }

@@ -1,0 +1,148 @@
+// The proxy's configuration: `membench proxy`, inline in front of one memcached (pool mode adds [pool]).
+package configs
+
+import (
+	"fmt"
+	"net"
+	"time"
+)
+
+// Proxy configures `membench proxy`. TOML keys are the snake_case names in the tags.
+type Proxy struct {
+	// Listen is the TCP address clients connect to.
+	Listen string `toml:"listen"`
+	// UnixSocket, when set, also listens on this unix socket path.
+	UnixSocket string `toml:"unix_socket"`
+	// Upstream is the memcached server every client connection is forwarded to.
+	Upstream string `toml:"upstream"`
+
+	// Record is the profile file to write; empty means a plain proxy that records nothing.
+	Record string `toml:"record"`
+	// SaltFile holds the hashing secret (membench salt -o FILE); empty means a random secret for this run.
+	SaltFile string `toml:"salt_file"`
+	// HostLabel is stored in the profile header to tell recorders apart.
+	HostLabel string `toml:"host_label"`
+	// SampleRate keeps this fraction of keys (by key hash: every access of a kept key is recorded), in (0, 1].
+	SampleRate float64 `toml:"sample_rate"`
+	// NamespaceDelimiter ends a key's namespace prefix; empty turns namespace hashing off.
+	NamespaceDelimiter string `toml:"namespace_delimiter"`
+	// QueueSize is how many events may wait for the profile writer before new ones are dropped.
+	QueueSize int `toml:"queue_size"`
+	// FlushInterval bounds what a crash can lose: a profile block is written at least this often.
+	FlushInterval Duration `toml:"flush_interval"`
+	// Compress the profile's blocks with zstd (default true).
+	Compress bool `toml:"compress"`
+
+	// MetricsListen serves Prometheus /metrics; empty disables it. Loopback by default.
+	MetricsListen string `toml:"metrics_listen"`
+
+	// EventLoops is the number of gnet event loops; 0 means one per CPU.
+	EventLoops int `toml:"event_loops"`
+	// MaxConnections bounds client connections; more are refused with memcached's error text.
+	MaxConnections int `toml:"max_connections"`
+	// IdleTimeout closes client connections idle this long; 0 disables it.
+	IdleTimeout Duration `toml:"idle_timeout"`
+	// ConnectTimeout bounds the dial to the upstream.
+	ConnectTimeout Duration `toml:"connect_timeout"`
+	// DrainTimeout bounds how long SIGTERM waits for in-flight requests.
+	DrainTimeout Duration `toml:"drain_timeout"`
+	// MaxLine is the longest non-get command line (memcached: 2048).
+	MaxLine int `toml:"max_line"`
+	// MaxItemSize rejects larger values with "SERVER_ERROR object too large for cache" (memcached: 1 MiB).
+	MaxItemSize int `toml:"max_item_size"`
+	// MaxClientBuffer closes a client whose unread responses (or unsent requests) pass this many bytes.
+	MaxClientBuffer int `toml:"max_client_buffer"`
+}
+
+// DefaultProxy returns the proxy defaults.
+func DefaultProxy() Proxy {
+	return Proxy{
+		Listen:             "127.0.0.1:11311",
+		Upstream:           "127.0.0.1:11211",
+		SampleRate:         1,
+		NamespaceDelimiter: ":",
+		QueueSize:          1 << 16,
+		FlushInterval:      Duration(time.Second),
+		Compress:           true,
+		MetricsListen:      "127.0.0.1:9150",
+		MaxConnections:     4096,
+		ConnectTimeout:     Duration(time.Second),
+		DrainTimeout:       Duration(5 * time.Second),
+		MaxLine:            2048,
+		MaxItemSize:        1 << 20,
+		MaxClientBuffer:    64 << 20,
+	}
+}
+
+// LoadProxy reads a proxy config file over the defaults.
+func LoadProxy(path string) (Proxy, error) {
+	c := DefaultProxy()
+	if path == "" {
+		return c, nil
+	}
+	err := Load(path, &c)
+	return c, err
+}
+
+// Validate checks every field and names the key to fix.
+func (c *Proxy) Validate() error {
+	if err := checkHostPort("listen", c.Listen); err != nil {
+		return err
+	}
+	if err := checkHostPort("upstream", c.Upstream); err != nil {
+		return err
+	}
+	if c.MetricsListen != "" {
+		if err := checkHostPort("metrics_listen", c.MetricsListen); err != nil {
+			return err
+		}
+	}
+	if !(c.SampleRate > 0 && c.SampleRate <= 1) {
+		return fmt.Errorf("sample_rate = %v: must be in (0, 1]", c.SampleRate)
+	}
+	if len(c.NamespaceDelimiter) > 1 {
+		return fmt.Errorf("namespace_delimiter = %q: must be one byte, or empty to turn namespaces off",
+			c.NamespaceDelimiter)
+	}
+	for _, f := range []struct {
+		key string
+		v   int
+		min int
+	}{
+		{"queue_size", c.QueueSize, 1},
+		{"event_loops", c.EventLoops, 0},
+		{"max_connections", c.MaxConnections, 1},
+		{"max_line", c.MaxLine, 64},
+		{"max_item_size", c.MaxItemSize, 1},
+		{"max_client_buffer", c.MaxClientBuffer, 4096},
+	} {
+		if f.v < f.min {
+			return fmt.Errorf("%s = %d: must be at least %d", f.key, f.v, f.min)
+		}
+	}
+	for _, f := range []struct {
+		key string
+		v   Duration
+	}{
+		{"flush_interval", c.FlushInterval}, {"connect_timeout", c.ConnectTimeout},
+		{"drain_timeout", c.DrainTimeout},
+	} {
+		if f.v <= 0 {
+			return fmt.Errorf("%s = %s: must be positive", f.key, time.Duration(f.v))
+		}
+	}
+	if c.IdleTimeout < 0 {
+		return fmt.Errorf("idle_timeout = %s: must be 0 (off) or positive", time.Duration(c.IdleTimeout))
+	}
+	return nil
+}
+
+func checkHostPort(key, addr string) error {
+	if addr == "" {
+		return fmt.Errorf("%s is empty: give host:port", key)
+	}
+	if _, _, err := net.SplitHostPort(addr); err != nil {
+		return fmt.Errorf("%s = %q: %v (want host:port)", key, addr, err)
+	}
+	return nil
+}

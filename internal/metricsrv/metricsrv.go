@@ -1,0 +1,51 @@
+// Package metricsrv serves the process's VictoriaMetrics/metrics registry as Prometheus text on /metrics. The
+// proxy and the tap share it; neither mode imports the other.
+package metricsrv
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+)
+
+// Server is a running /metrics endpoint.
+type Server struct {
+	srv *http.Server
+	ln  net.Listener
+}
+
+// Start listens on addr (host:port; use a loopback host unless the operator chose otherwise) and serves
+// /metrics in the background.
+func Start(addr string) (*Server, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("cannot listen for metrics on %s (set metrics_listen / --metrics-listen, or \"\" to turn it off): %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/metrics", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
+		metrics.WritePrometheus(w, true)
+	})
+	s := &Server{srv: &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}, ln: ln}
+	go func() {
+		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			_ = err // the listener was closed under us; Close reports nothing more useful
+		}
+	}()
+	return s, nil
+}
+
+// Addr returns the address the server listens on (useful with port 0).
+func (s *Server) Addr() string { return s.ln.Addr().String() }
+
+// Close stops the server.
+func (s *Server) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	return s.srv.Shutdown(ctx)
+}

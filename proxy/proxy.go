@@ -1,0 +1,335 @@
+// Package proxy is membench's inline memcached proxy: gnet v2 event loops that forward every byte between
+// clients and memcached unchanged, frame both directions with mcproto, pair requests with responses, and hand
+// each pair, anonymized, to a profile queue that never blocks the loop.
+//
+// Each client connection gets its own upstream connection, dialed with a timeout off the loop and enrolled
+// into the client's own event loop, so both sides of a link are only ever touched by one goroutine: ordering,
+// quiet mode and opaque semantics hold exactly, and no locks are needed on the hot path.
+package proxy
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/membench/membench/configs"
+	"github.com/membench/membench/mcproto"
+	"github.com/membench/membench/profile"
+	"github.com/panjf2000/gnet/v2"
+)
+
+// Options are the proxy's collaborators, built by the caller from its config.
+type Options struct {
+	// Anonymizer hashes keys for recording. Nil with a nil Queue means a plain proxy.
+	Anonymizer *profile.Anonymizer
+	// Queue receives recorded events; nil records nothing.
+	Queue *profile.Queue
+	// Logger receives connection-level events (never per request). Nil discards.
+	Logger *slog.Logger
+}
+
+// Server is a running proxy.
+type Server struct {
+	cfg  configs.Proxy
+	log  *slog.Logger
+	anon *profile.Anonymizer
+	// hasher is the anonymizer, or a cheap non-recording hash so that multi-get pairing still works when
+	// nothing is recorded.
+	hasher      mcproto.KeyHasher
+	queue       atomic.Pointer[profile.Queue]
+	sampleBound uint64 // events with KeyHash >= sampleBound are sampled out (math.MaxUint64: keep all)
+
+	eng      gnet.Engine
+	booted   chan struct{}
+	done     chan error
+	draining atomic.Bool
+	stopped  atomic.Bool
+
+	mu    sync.Mutex
+	links map[uint64]*link
+	seq   atomic.Uint64
+
+	upNet, upAddr string
+}
+
+// New checks cfg and prepares a proxy; Start runs it.
+func New(cfg configs.Proxy, opts Options) (*Server, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	s := &Server{
+		cfg:    cfg,
+		log:    opts.Logger,
+		anon:   opts.Anonymizer,
+		booted: make(chan struct{}),
+		done:   make(chan error, 1),
+		links:  map[uint64]*link{},
+		upNet:  "tcp",
+		upAddr: cfg.Upstream,
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if opts.Queue != nil {
+		if opts.Anonymizer == nil {
+			return nil, errors.New("BUG: proxy recording needs an anonymizer")
+		}
+		s.queue.Store(opts.Queue)
+	}
+	if s.anon != nil {
+		s.hasher = s.anon
+	} else {
+		s.hasher = fnvHasher{}
+	}
+	s.sampleBound = math.MaxUint64
+	if cfg.SampleRate < 1 {
+		s.sampleBound = uint64(cfg.SampleRate * (1 << 64))
+	}
+	return s, nil
+}
+
+// fnvHasher pairs keys when nothing is recorded; its values never leave the process.
+type fnvHasher struct{}
+
+func (fnvHasher) HashKey(k []byte) uint64 {
+	h := uint64(14695981039346656037)
+	for _, c := range k {
+		h ^= uint64(c)
+		h *= 1099511628211
+	}
+	return h
+}
+func (fnvHasher) HashNamespace([]byte) uint64 { return 0 }
+
+// Start runs the event loops in the background and returns once the listeners are up.
+func (s *Server) Start() error {
+	addrs := []string{"tcp://" + s.cfg.Listen}
+	if s.cfg.UnixSocket != "" {
+		addrs = append(addrs, "unix://"+s.cfg.UnixSocket)
+	}
+	opts := []gnet.Option{
+		gnet.WithMulticore(true),
+		gnet.WithTicker(true),
+		gnet.WithTCPNoDelay(gnet.TCPNoDelay),
+		gnet.WithReuseAddr(true),
+		gnet.WithLogger(gnetLogger{s.log}),
+	}
+	if s.cfg.EventLoops > 0 {
+		opts = append(opts, gnet.WithNumEventLoop(s.cfg.EventLoops))
+	}
+	go func() {
+		var err error
+		if len(addrs) == 1 {
+			err = gnet.Run(s, addrs[0], opts...)
+		} else {
+			err = gnet.Rotate(s, addrs, opts...)
+		}
+		s.done <- err
+	}()
+	select {
+	case <-s.booted:
+		return nil
+	case err := <-s.done:
+		return fmt.Errorf("cannot start proxy on %s (set listen / --listen): %w", s.cfg.Listen, err)
+	}
+}
+
+// SetQueue swaps the profile queue (profile rotation) and returns the previous one, which the caller closes.
+// Events already handed to the old queue are written to the old file.
+func (s *Server) SetQueue(q *profile.Queue) *profile.Queue {
+	return s.queue.Swap(q)
+}
+
+// Shutdown stops accepting connections, waits until no request is waiting for its response (at most
+// drain_timeout or until ctx ends), then stops the event loops and closes every connection.
+func (s *Server) Shutdown(ctx context.Context) error {
+	s.draining.Store(true)
+	deadline := time.Now().Add(time.Duration(s.cfg.DrainTimeout))
+	for time.Now().Before(deadline) && ctx.Err() == nil && s.InFlight() > 0 {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if s.stopped.Swap(true) {
+		return nil
+	}
+	stopCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	err := s.eng.Stop(stopCtx)
+	if runErr := <-s.done; runErr != nil && err == nil {
+		err = runErr
+	}
+	return err
+}
+
+// InFlight returns the number of requests forwarded upstream whose response has not come back yet.
+func (s *Server) InFlight() int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var n int64
+	for _, l := range s.links {
+		n += l.inflight.Load()
+	}
+	return n
+}
+
+// Connections returns the number of open client connections.
+func (s *Server) Connections() int { return int(openConns.Load()) }
+
+// record is the Pairer's Emit: it anonymizes nothing itself (keys were hashed by the Pairer through the
+// anonymizer) and never blocks.
+func (s *Server) record(p *mcproto.Pair) {
+	responsesByStat[p.Status].Inc()
+	if p.RespTime > p.ReqTime && p.Status != mcproto.StatusLost {
+		latency.Update(float64(p.RespTime-p.ReqTime) / 1e9)
+	}
+	q := s.queue.Load()
+	if q == nil {
+		return
+	}
+	switch p.Cmd {
+	case mcproto.CmdWatch, mcproto.CmdLruCrawler:
+		return // streams are forwarded, not recorded
+	}
+	if p.HasKey && p.KeyHash >= s.sampleBound {
+		eventsSampled.Inc()
+		return
+	}
+	ev := profile.FromPair(p)
+	if q.TryPut(&ev) {
+		eventsRecorded.Inc()
+	} else {
+		eventsDropped.Inc()
+	}
+}
+
+// OnBoot records the engine.
+func (s *Server) OnBoot(eng gnet.Engine) gnet.Action {
+	s.eng = eng
+	close(s.booted)
+	return gnet.None
+}
+
+// OnOpen handles both sides: a client connection gets a link and an upstream dial; an upstream connection
+// enrolled by that dial completes its link.
+func (s *Server) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
+	if u, ok := c.Context().(*upside); ok {
+		return nil, s.upstreamOpened(u.l, c)
+	}
+	if s.draining.Load() {
+		connsRefused.Inc()
+		return nil, gnet.Close
+	}
+	if openConns.Load() >= int64(s.cfg.MaxConnections) {
+		connsRefused.Inc()
+		return []byte("ERROR Too many open connections\r\n"), gnet.Close
+	}
+	openConns.Add(1)
+	connsAccepted.Inc()
+	l := s.newLink(c)
+	c.SetContext(l)
+	s.mu.Lock()
+	s.links[l.id] = l
+	s.mu.Unlock()
+	s.dial(l)
+	return nil, gnet.None
+}
+
+// dial connects to the upstream off the event loop, with the configured timeout, then enrolls the connection
+// into the client's event loop.
+func (s *Server) dial(l *link) {
+	el := l.client.EventLoop()
+	timeout := time.Duration(s.cfg.ConnectTimeout)
+	go func() {
+		nc, err := net.DialTimeout(s.upNet, s.upAddr, timeout)
+		if err == nil {
+			if tc, ok := nc.(*net.TCPConn); ok {
+				_ = tc.SetNoDelay(true)
+			}
+			_, err = el.Enroll(gnet.NewContext(context.Background(), &upside{l: l}), nc)
+			if err != nil {
+				nc.Close()
+			}
+		}
+		if err != nil {
+			upConnectErrors.Inc()
+			fail := err
+			_ = el.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
+				s.upstreamFailed(l, fail)
+				return nil
+			}))
+		}
+	}()
+}
+
+// OnTraffic dispatches to the link's client or upstream side.
+func (s *Server) OnTraffic(c gnet.Conn) gnet.Action {
+	switch v := c.Context().(type) {
+	case *link:
+		return v.fromClient()
+	case *upside:
+		return v.l.fromUpstream()
+	}
+	return gnet.Close
+}
+
+// OnClose tears down the other side of the link.
+func (s *Server) OnClose(c gnet.Conn, _ error) gnet.Action {
+	switch v := c.Context().(type) {
+	case *link:
+		s.clientClosed(v)
+	case *upside:
+		v.l.upstreamClosed(c)
+	}
+	return gnet.None
+}
+
+// OnTick closes idle client connections.
+func (s *Server) OnTick() (time.Duration, gnet.Action) {
+	if s.cfg.IdleTimeout > 0 {
+		cutoff := time.Now().Add(-time.Duration(s.cfg.IdleTimeout)).UnixNano()
+		s.mu.Lock()
+		for _, l := range s.links {
+			if l.lastActive.Load() < cutoff {
+				connsIdleClosed.Inc()
+				_ = l.client.Close()
+			}
+		}
+		s.mu.Unlock()
+	}
+	if q := s.queue.Load(); q != nil {
+		_ = q // the writer tracks its own bytes; exported through the gauge by the caller
+	}
+	return time.Second, gnet.None
+}
+
+func (s *Server) OnShutdown(gnet.Engine) {}
+
+func (s *Server) clientClosed(l *link) {
+	if l.closed {
+		return
+	}
+	l.closed = true
+	if l.up != nil {
+		_ = l.up.Close()
+	}
+	l.pairer.Close(time.Now().UnixNano())
+	l.inflight.Store(0)
+	openConns.Add(-1)
+	s.mu.Lock()
+	delete(s.links, l.id)
+	s.mu.Unlock()
+}
+
+// gnetLogger routes gnet's own messages to slog at debug level.
+type gnetLogger struct{ l *slog.Logger }
+
+func (g gnetLogger) Debugf(format string, args ...any) { g.l.Debug(fmt.Sprintf(format, args...)) }
+func (g gnetLogger) Infof(format string, args ...any)  { g.l.Debug(fmt.Sprintf(format, args...)) }
+func (g gnetLogger) Warnf(format string, args ...any)  { g.l.Warn(fmt.Sprintf(format, args...)) }
+func (g gnetLogger) Errorf(format string, args ...any) { g.l.Error(fmt.Sprintf(format, args...)) }
+func (g gnetLogger) Fatalf(format string, args ...any) { g.l.Error(fmt.Sprintf(format, args...)) }
