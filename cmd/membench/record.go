@@ -28,8 +28,8 @@ type recordSettings struct {
 
 // recorder is an open profile: the anonymizer that hashes keys and the queue that writes events.
 type recorder struct {
-	set   recordSettings
-	anon  *profile.Anonymizer
+	set    recordSettings
+	anon   *profile.Anonymizer
 	queue  *profile.Queue
 	writer *profile.Writer // the writer behind queue
 	path   string          // the file being written now
@@ -37,7 +37,7 @@ type recorder struct {
 	bytesBefore int64
 	// writtenBefore and droppedBefore count the events of rotated-away files.
 	writtenBefore, droppedBefore uint64
-	files []string
+	files                        []string
 }
 
 // openRecorder loads (or makes up) the salt and opens the profile. Warnings go to stderr.
