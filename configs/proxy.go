@@ -52,6 +52,10 @@ type Proxy struct {
 	MaxItemSize int `toml:"max_item_size"`
 	// MaxClientBuffer closes a client whose unread responses (or unsent requests) pass this many bytes.
 	MaxClientBuffer int `toml:"max_client_buffer"`
+
+	// Pool, when it lists servers, puts the proxy in pool mode: keys are routed over a ketama ring and Upstream
+	// is ignored.
+	Pool Pool `toml:"pool"`
 }
 
 // DefaultProxy returns the proxy defaults.
@@ -71,6 +75,7 @@ func DefaultProxy() Proxy {
 		MaxLine:            2048,
 		MaxItemSize:        1 << 20,
 		MaxClientBuffer:    64 << 20,
+		Pool:               DefaultPool(),
 	}
 }
 
@@ -89,7 +94,11 @@ func (c *Proxy) Validate() error {
 	if err := checkHostPort("listen", c.Listen); err != nil {
 		return err
 	}
-	if err := checkHostPort("upstream", c.Upstream); err != nil {
+	if c.Pool.Enabled() {
+		if err := c.Pool.Validate(); err != nil {
+			return err
+		}
+	} else if err := checkHostPort("upstream", c.Upstream); err != nil {
 		return err
 	}
 	if c.MetricsListen != "" {

@@ -57,6 +57,9 @@ type Pairer struct {
 	Conn uint64
 	// MaxPending bounds waiting requests (default DefaultMaxPending).
 	MaxPending int
+	// Route, when set, names the upstream server of each request key (Pair.Upstream); keyless requests and a
+	// nil Route give -1.
+	Route func(key []byte) int
 
 	Stats PairerStats
 
@@ -158,15 +161,15 @@ func (p *Pairer) emit(pr *Pair) {
 	}
 }
 
-func (p *Pairer) hashKey(tok []byte, b64 bool) (h, ns uint64, size int, ok bool) {
+func (p *Pairer) hashKey(tok []byte, b64 bool) (h, ns uint64, key []byte) {
 	key, ok := DecodeKey(tok, b64, p.scratch[:])
 	if !ok {
-		return 0, 0, len(tok), false
+		key = tok
 	}
 	if p.Hasher == nil {
-		return 0, 0, len(key), true
+		return 0, 0, key
 	}
-	return p.Hasher.HashKey(key), p.Hasher.HashNamespace(key), len(key), true
+	return p.Hasher.HashKey(key), p.Hasher.HashNamespace(key), key
 }
 
 func (p *Pairer) hashOnly(tok []byte, b64 bool) uint64 {
@@ -196,6 +199,7 @@ func (p *Pairer) Request(r *Request, t int64) {
 	pr.Proto, pr.Cmd, pr.Opcode = r.Proto, r.Cmd, r.Opcode
 	pr.Quiet, pr.Noreply = r.Quiet, r.Noreply
 	pr.Flags, pr.Opaque, pr.Conn, pr.ReqTime = r.Flags, r.Opaque, p.Conn, t
+	pr.Upstream = -1
 	if r.HasExptime {
 		pr.Exptime, pr.HasTTL = r.Exptime, true
 	}
@@ -227,8 +231,11 @@ func (p *Pairer) Request(r *Request, t int64) {
 		return
 	}
 	for i, k := range r.Keys {
-		h, ns, size, _ := p.hashKey(k, r.KeyBase64)
-		pr.HasKey, pr.KeyHash, pr.NSHash, pr.KeySize = true, h, ns, uint16(size)
+		h, ns, key := p.hashKey(k, r.KeyBase64)
+		pr.HasKey, pr.KeyHash, pr.NSHash, pr.KeySize = true, h, ns, uint16(len(key))
+		if p.Route != nil {
+			pr.Upstream = int16(p.Route(key))
+		}
 		if noResponse {
 			pr.Status, pr.RespTime = StatusNoneExpected, t
 			p.emit(pr)

@@ -212,6 +212,8 @@ type Pair struct {
 	ReqTime  int64
 	RespTime int64
 	Conn     uint64 // caller's connection id, copied from the Pairer
+	// Upstream is the server the key was routed to (Pairer.Route), or -1.
+	Upstream int16
 }
 
 // Latency is RespTime-ReqTime, or 0 when no response was timed.

@@ -40,7 +40,7 @@ func FromPair(p *mcproto.Pair) Event {
 		ValueSize: p.ValueSize,
 		Flags:     p.Flags,
 		Latency:   p.Latency(),
-		Upstream:  -1,
+		Upstream:  p.Upstream,
 	}
 	if p.HasKey {
 		ev.KeyHash, ev.KeySize, ev.NSHash = p.KeyHash, p.KeySize, p.NSHash

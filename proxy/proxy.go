@@ -51,9 +51,11 @@ type Server struct {
 	draining atomic.Bool
 	stopped  atomic.Bool
 
-	mu    sync.Mutex
-	links map[uint64]*link
-	seq   atomic.Uint64
+	mu          sync.Mutex
+	links       map[uint64]*link
+	poolClients map[uint64]*pclient
+	pool        *pool // nil in inline mode
+	seq         atomic.Uint64
 
 	upNet, upAddr string
 }
@@ -70,8 +72,10 @@ func New(cfg configs.Proxy, opts Options) (*Server, error) {
 		booted: make(chan struct{}),
 		done:   make(chan error, 1),
 		links:  map[uint64]*link{},
-		upNet:  "tcp",
-		upAddr: cfg.Upstream,
+
+		poolClients: map[uint64]*pclient{},
+		upNet:       "tcp",
+		upAddr:      cfg.Upstream,
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -86,6 +90,13 @@ func New(cfg configs.Proxy, opts Options) (*Server, error) {
 		s.hasher = s.anon
 	} else {
 		s.hasher = fnvHasher{}
+	}
+	if cfg.Pool.Enabled() {
+		p, err := newPool(s, cfg.Pool)
+		if err != nil {
+			return nil, err
+		}
+		s.pool = p
 	}
 	s.sampleBound = math.MaxUint64
 	if cfg.SampleRate < 1 {
@@ -174,7 +185,22 @@ func (s *Server) InFlight() int64 {
 	for _, l := range s.links {
 		n += l.inflight.Load()
 	}
+	for _, cl := range s.poolClients {
+		n += cl.inflight.Load()
+	}
 	return n
+}
+
+// Reload replaces the pool configuration (servers, weights, hash, shadow) without dropping client
+// connections. An invalid configuration is refused and the running one stays.
+func (s *Server) Reload(cfg configs.Pool) error {
+	if s.pool == nil {
+		return errors.New("not in pool mode: nothing to reload (configure [pool] servers)")
+	}
+	if !cfg.Enabled() {
+		return errors.New("the new config has no pool servers; keeping the running pool")
+	}
+	return s.pool.reload(cfg)
 }
 
 // Connections returns the number of open client connections.
@@ -217,8 +243,11 @@ func (s *Server) OnBoot(eng gnet.Engine) gnet.Action {
 // OnOpen handles both sides: a client connection gets a link and an upstream dial; an upstream connection
 // enrolled by that dial completes its link.
 func (s *Server) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
-	if u, ok := c.Context().(*upside); ok {
-		return nil, s.upstreamOpened(u.l, c)
+	switch v := c.Context().(type) {
+	case *upside:
+		return nil, s.upstreamOpened(v.l, c)
+	case *upConn:
+		return nil, v.opened(c)
 	}
 	if s.draining.Load() {
 		connsRefused.Inc()
@@ -230,6 +259,14 @@ func (s *Server) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 	}
 	openConns.Add(1)
 	connsAccepted.Inc()
+	if s.pool != nil {
+		cl := s.newPoolClient(c)
+		c.SetContext(cl)
+		s.mu.Lock()
+		s.poolClients[cl.id] = cl
+		s.mu.Unlock()
+		return nil, gnet.None
+	}
 	l := s.newLink(c)
 	c.SetContext(l)
 	s.mu.Lock()
@@ -273,6 +310,10 @@ func (s *Server) OnTraffic(c gnet.Conn) gnet.Action {
 		return v.fromClient()
 	case *upside:
 		return v.l.fromUpstream()
+	case *pclient:
+		return v.fromClient()
+	case *upConn:
+		return v.fromUpstream()
 	}
 	return gnet.Close
 }
@@ -284,6 +325,10 @@ func (s *Server) OnClose(c gnet.Conn, _ error) gnet.Action {
 		s.clientClosed(v)
 	case *upside:
 		v.l.upstreamClosed(c)
+	case *pclient:
+		s.poolClientClosed(v)
+	case *upConn:
+		v.closed()
 	}
 	return gnet.None
 }
@@ -299,10 +344,13 @@ func (s *Server) OnTick() (time.Duration, gnet.Action) {
 				_ = l.client.Close()
 			}
 		}
+		for _, cl := range s.poolClients {
+			if cl.lastActive.Load() < cutoff {
+				connsIdleClosed.Inc()
+				_ = cl.c.Close()
+			}
+		}
 		s.mu.Unlock()
-	}
-	if q := s.queue.Load(); q != nil {
-		_ = q // the writer tracks its own bytes; exported through the gauge by the caller
 	}
 	return time.Second, gnet.None
 }

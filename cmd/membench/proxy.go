@@ -43,16 +43,37 @@ Flags (override the config file):
   --drain-timeout D        on SIGTERM, wait up to D for in-flight requests (default 5s)
   --max-item-size BYTES    reject larger values like memcached (default 1048576)
 
-Signals: SIGTERM/SIGINT drain and stop, flushing the profile; SIGHUP starts a new timestamped profile.
+Pool mode (several upstreams, routed like twemproxy's ketama; see configs/pool.toml):
+  --upstream A,B,C         comma-separated servers switch to pool mode (weight 1 each)
+  --hash NAME              key hash: fnv1a_64 (default), md5, crc32, one_at_a_time, …
+  --hash-tag XY            hash only the part of the key between X and Y, e.g. "{}"
+  --auto-eject             move a failing server's keys to the others (default: fail fast)
+  --connections-per-server N   shared upstream connections per server and event loop (default 1)
+  --pool-timeout D         fail a request not answered within D (default 1s)
+
+Signals: SIGTERM/SIGINT drain and stop, flushing the profile; SIGHUP starts a new timestamped profile
+and, in pool mode with --config, reloads the pool (servers, weights, shadow) without dropping clients.
 
 Examples:
   membench proxy --upstream 127.0.0.1:11211 --listen 127.0.0.1:11311 --record out.mbp --salt-file salt.hex
   membench proxy --config configs/proxy.toml --sample-rate 0.1
   membench proxy --upstream 10.0.0.5:11211 --metrics-listen ""
+  membench proxy --listen 127.0.0.1:22121 --upstream 127.0.0.1:11211,127.0.0.1:11212 --hash md5
+  membench proxy --config configs/pool.toml --record pool.mbp
 `
 
-// proxyFlags maps command-line flags onto a configs.Proxy. Only flags the user set override the file.
+// proxyConfig maps command-line flags onto a configs.Proxy. Only flags the user set override the file.
 func proxyConfig(args []string, stdout io.Writer) (configs.Proxy, error) {
+	cfg, _, err := proxyConfigAndFile(args, stdout)
+	return cfg, err
+}
+
+func proxyConfigAndFile(args []string, stdout io.Writer) (configs.Proxy, string, error) {
+	cfg, file, err := proxyConfigInner(args, stdout)
+	return cfg, file, err
+}
+
+func proxyConfigInner(args []string, stdout io.Writer) (configs.Proxy, string, error) {
 	fs := flag.NewFlagSet("proxy", flag.ContinueOnError)
 	var (
 		configFile = fs.String("config", "", "")
@@ -73,17 +94,22 @@ func proxyConfig(args []string, stdout io.Writer) (configs.Proxy, error) {
 		flushIv    = fs.Duration("flush-interval", 0, "")
 		maxItem    = fs.Int("max-item-size", 0, "")
 		queueSize  = fs.Int("queue-size", 0, "")
+		hash       = fs.String("hash", "", "")
+		hashTag    = fs.String("hash-tag", "", "")
+		autoEject  = fs.Bool("auto-eject", false, "")
+		perServer  = fs.Int("connections-per-server", 0, "")
+		poolTO     = fs.Duration("pool-timeout", 0, "")
 	)
 	pos, err := parseArgs(fs, proxyUsage, args, stdout)
 	if err != nil {
-		return configs.Proxy{}, err
+		return configs.Proxy{}, "", err
 	}
 	if len(pos) > 0 {
-		return configs.Proxy{}, fmt.Errorf("unexpected argument %q: %w", pos[0], errUsage)
+		return configs.Proxy{}, "", fmt.Errorf("unexpected argument %q: %w", pos[0], errUsage)
 	}
 	cfg, err := configs.LoadProxy(*configFile)
 	if err != nil {
-		return cfg, err
+		return cfg, *configFile, err
 	}
 	set := flagsSet(fs)
 	str := func(name string, dst *string, v string) {
@@ -93,7 +119,21 @@ func proxyConfig(args []string, stdout io.Writer) (configs.Proxy, error) {
 	}
 	str("listen", &cfg.Listen, *listen)
 	str("unix-socket", &cfg.UnixSocket, *unixSock)
-	str("upstream", &cfg.Upstream, *upstream)
+	if set["upstream"] {
+		single, servers := configs.UpstreamList(*upstream)
+		cfg.Upstream, cfg.Pool.Servers = single, servers
+	}
+	str("hash", &cfg.Pool.Hash, *hash)
+	str("hash-tag", &cfg.Pool.HashTag, *hashTag)
+	if set["auto-eject"] {
+		cfg.Pool.AutoEject = *autoEject
+	}
+	if set["connections-per-server"] {
+		cfg.Pool.ConnectionsPerServer = *perServer
+	}
+	if set["pool-timeout"] {
+		cfg.Pool.Timeout = configs.Duration(*poolTO)
+	}
 	str("record", &cfg.Record, *record)
 	str("salt-file", &cfg.SaltFile, *saltFile)
 	str("host-label", &cfg.HostLabel, *hostLabel)
@@ -128,15 +168,15 @@ func proxyConfig(args []string, stdout io.Writer) (configs.Proxy, error) {
 	}
 	if err := cfg.Validate(); err != nil {
 		if *configFile != "" {
-			return cfg, fmt.Errorf("%s: %w", *configFile, err)
+			return cfg, *configFile, fmt.Errorf("%s: %w", *configFile, err)
 		}
-		return cfg, err
+		return cfg, *configFile, err
 	}
-	return cfg, nil
+	return cfg, *configFile, nil
 }
 
 func runProxy(args []string, stdout, stderr io.Writer) error {
-	cfg, err := proxyConfig(args, stdout)
+	cfg, configFile, err := proxyConfigAndFile(args, stdout)
 	if err != nil {
 		return err
 	}
@@ -168,8 +208,8 @@ func runProxy(args []string, stdout, stderr io.Writer) error {
 	if err := srv.Start(); err != nil {
 		return err
 	}
-	log.Info("proxy started", "listen", cfg.Listen, "upstream", cfg.Upstream, "record", cfg.Record,
-		"metrics", cfg.MetricsListen)
+	log.Info("proxy started", "listen", cfg.Listen, "upstream", cfg.Upstream, "pool_servers", len(cfg.Pool.Servers),
+		"record", cfg.Record, "metrics", cfg.MetricsListen)
 
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
@@ -187,8 +227,17 @@ func runProxy(args []string, stdout, stderr io.Writer) error {
 				stop = true
 				break
 			}
+			if cfg.Pool.Enabled() && configFile != "" {
+				if newCfg, err := configs.LoadProxy(configFile); err != nil {
+					log.Error("SIGHUP: config not reloaded, keeping the running pool", "err", err)
+				} else if err := srv.Reload(newCfg.Pool); err != nil {
+					log.Error("SIGHUP: pool not reloaded, keeping the running pool", "file", configFile, "err", err)
+				} else {
+					log.Info("SIGHUP: pool reloaded", "servers", len(newCfg.Pool.Servers))
+				}
+			}
 			if rec == nil {
-				log.Info("SIGHUP: nothing to rotate (no --record)")
+				log.Info("SIGHUP: no profile to rotate (no --record)")
 				continue
 			}
 			closed, err := rec.rotate(func(q *profile.Queue) *profile.Queue { return srv.SetQueue(q) })

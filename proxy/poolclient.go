@@ -1,0 +1,634 @@
+// Pool mode, client side: parse each request, route it by key, rewrite it into the loud form the shared
+// connection needs, and keep one slot per request so answers go back in the client's order. Recording sees
+// exactly the bytes the client sent and received: the client's requests and the answers written back.
+package proxy
+
+import (
+	"bytes"
+	"os"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/membench/membench/mcproto"
+	"github.com/panjf2000/gnet/v2"
+)
+
+// pclient is a client connection in pool mode.
+type pclient struct {
+	s  *Server
+	p  *pool
+	pl *poolLoop
+	c  gnet.Conn
+	id uint64
+
+	reqP   mcproto.RequestParser
+	req    mcproto.Request
+	respP  mcproto.ResponseParser // frames what we write back, for the recorder
+	resp   mcproto.Response
+	pairer mcproto.Pairer
+
+	slots    []*slot
+	head     int
+	scratch  []byte
+	quitting bool
+	closed   bool
+
+	inflight   atomic.Int64
+	lastActive atomic.Int64
+}
+
+// slot is one client request's place in the answer order.
+type slot struct {
+	cl      *pclient
+	buf     []byte // the answer, complete when waiting == 0
+	waiting int    // forwarded parts still unanswered
+	// merge state
+	merge   slotMerge
+	vals    [][]byte // split multi-get: VALUE frame per client key (nil: miss)
+	errText []byte   // first error frame of a split get or fan-out
+	binary  bool
+	op      uint8
+	opaque  uint32
+	noreply bool
+}
+
+type slotMerge uint8
+
+const (
+	mergeNone   slotMerge = iota
+	mergeGet              // concatenate vals in key order, then END
+	mergeFanout           // OK, or the first error
+)
+
+func (s *Server) newPoolClient(c gnet.Conn) *pclient {
+	cl := &pclient{s: s, p: s.pool, c: c, id: s.seq.Add(1)}
+	cl.pl = s.pool.loop(c.EventLoop())
+	cl.reqP.MaxLine = s.cfg.MaxLine
+	cl.reqP.MaxValue = s.cfg.MaxItemSize
+	cl.pairer.Hasher = s.hasher
+	cl.pairer.Conn = cl.id
+	cl.pairer.Emit = s.record
+	cl.pairer.Route = func(key []byte) int { return cl.pl.st.ring.Pick(key) }
+	cl.lastActive.Store(time.Now().UnixNano())
+	return cl
+}
+
+func (cl *pclient) newSlot() *slot {
+	sl := &slot{cl: cl}
+	cl.slots = append(cl.slots, sl)
+	return sl
+}
+
+func (sl *slot) setErr(frame []byte) {
+	if sl.errText == nil {
+		sl.errText = append([]byte{}, frame...)
+	}
+}
+
+func (sl *slot) fail(text string) {
+	if sl.binary {
+		sl.errText = mcproto.AppendBinaryError(nil, sl.op, sl.opaque, binStatusTemporaryFailure, text)
+		return
+	}
+	sl.setErr([]byte(text + "\r\n"))
+}
+
+// subDone is called when one forwarded part has its answer.
+func (sl *slot) subDone(int64) {
+	sl.waiting--
+	if sl.waiting > 0 {
+		return
+	}
+	switch {
+	case sl.errText != nil && (sl.merge != mergeNone || len(sl.buf) == 0):
+		sl.buf = append(sl.buf[:0], sl.errText...)
+	case sl.errText != nil:
+		// A single forwarded request failed after part of its answer: replace it.
+		sl.buf = append(sl.buf[:0], sl.errText...)
+	case sl.merge == mergeGet:
+		for _, v := range sl.vals {
+			sl.buf = append(sl.buf, v...)
+		}
+		sl.buf = append(sl.buf, "END\r\n"...)
+	case sl.merge == mergeFanout:
+		sl.buf = append(sl.buf, "OK\r\n"...)
+	}
+	if sl.noreply {
+		sl.buf = sl.buf[:0]
+	}
+}
+
+// flush writes every complete slot at the head of the queue, in order, and records the answers.
+func (cl *pclient) flush(now int64) {
+	if cl.closed {
+		return
+	}
+	var out []byte
+	for cl.head < len(cl.slots) && cl.slots[cl.head].waiting == 0 {
+		sl := cl.slots[cl.head]
+		cl.slots[cl.head] = nil
+		cl.head++
+		if len(sl.buf) > 0 {
+			cl.recordAnswers(sl.buf, now)
+			if out == nil && cl.head == len(cl.slots) {
+				out = sl.buf // common case: one slot, write it directly
+			} else {
+				out = append(out, sl.buf...)
+			}
+		}
+	}
+	if cl.head == len(cl.slots) {
+		cl.slots, cl.head = cl.slots[:0], 0
+	}
+	if len(out) > 0 {
+		_, _ = cl.c.Write(out)
+		clientBytesOut.Add(len(out))
+	}
+	cl.inflight.Store(int64(len(cl.slots) - cl.head))
+	if cl.quitting && cl.head == len(cl.slots) {
+		_ = cl.c.Close()
+	}
+	if cl.c.OutboundBuffered() > cl.s.cfg.MaxClientBuffer {
+		connsOverflow.Inc()
+		_ = cl.c.Close()
+	}
+}
+
+// recordAnswers feeds the bytes written back to the client to its pairer.
+func (cl *pclient) recordAnswers(b []byte, now int64) {
+	for len(b) > 0 {
+		n, err := cl.respP.Parse(b, &cl.resp)
+		if n == 0 || err != nil {
+			return
+		}
+		cl.pairer.Response(&cl.resp, now, true)
+		b = b[n:]
+	}
+}
+
+// local queues an answer the proxy gives itself, in order.
+func (cl *pclient) local(b []byte) {
+	sl := cl.newSlot()
+	sl.buf = append(sl.buf, b...)
+	localAnswers.Inc()
+}
+
+func (cl *pclient) localText(r *mcproto.Request, text string) {
+	if r.Proto == mcproto.ProtoBinary {
+		cl.local(mcproto.AppendBinaryError(nil, r.Opcode, r.Opaque, binStatusTemporaryFailure, text))
+		return
+	}
+	if r.Noreply {
+		return
+	}
+	cl.local([]byte(text + "\r\n"))
+}
+
+// fromClient parses and routes every complete request.
+func (cl *pclient) fromClient() gnet.Action {
+	c := cl.c
+	now := time.Now().UnixNano()
+	cl.lastActive.Store(now)
+	st := cl.pl.refresh()
+	buf, _ := c.Peek(-1)
+	pos := 0
+	action := gnet.None
+	for pos < len(buf) && !cl.quitting {
+		n, err := cl.reqP.Parse(buf[pos:], &cl.req)
+		r := &cl.req
+		if err == mcproto.ErrIncomplete {
+			break
+		}
+		if pe, ok := err.(*mcproto.ProtocolError); ok {
+			clientErrors.Inc()
+			if n == 0 || pe.Close {
+				if pe.Text != "" && r.Proto != mcproto.ProtoBinary {
+					cl.local([]byte(pe.Text + "\r\n"))
+				} else if pe.BinStatus != 0 {
+					cl.local(mcproto.AppendBinaryError(nil, r.Opcode, r.Opaque, pe.BinStatus, ""))
+				}
+				cl.quitting = true
+				pos = len(buf)
+				break
+			}
+			requestsByCmd[r.Cmd].Inc()
+			cl.pairer.Request(r, now)
+			// memcached would answer this itself; the proxy knows its exact words.
+			if r.Proto == mcproto.ProtoBinary {
+				cl.local(mcproto.AppendBinaryError(nil, r.Opcode, r.Opaque, pe.BinStatus, "Too large."))
+			} else if !r.Noreply {
+				cl.local([]byte(pe.Text + "\r\n"))
+			}
+			pos += n
+			continue
+		}
+		frame := buf[pos : pos+n]
+		pos += n
+		requestsByCmd[r.Cmd].Inc()
+		cl.pairer.Request(r, now)
+		cl.route(st, r, frame, now)
+	}
+	_, _ = c.Discard(pos)
+	clientBytesIn.Add(pos)
+	cl.flush(now)
+	if c.InboundBuffered() > cl.s.cfg.MaxClientBuffer {
+		connsOverflow.Inc()
+		action = gnet.Close
+	}
+	return action
+}
+
+// route sends one request to its server(s) or answers it locally.
+func (cl *pclient) route(st *poolState, r *mcproto.Request, frame []byte, now int64) {
+	if r.Proto == mcproto.ProtoBinary {
+		cl.routeBinary(st, r, frame, now)
+		return
+	}
+	switch r.Cmd {
+	case mcproto.CmdVersion:
+		cl.local([]byte("VERSION " + versionString + "\r\n"))
+		return
+	case mcproto.CmdQuit:
+		cl.quitting = true
+		return
+	case mcproto.CmdMetaNoop:
+		cl.local([]byte("MN\r\n"))
+		return
+	case mcproto.CmdFlushAll, mcproto.CmdVerbosity:
+		cl.fanout(st, r, frame, now)
+		return
+	case mcproto.CmdStats:
+		cl.local(cl.stats())
+		return
+	case mcproto.CmdGet, mcproto.CmdGets, mcproto.CmdGat, mcproto.CmdGats:
+		cl.routeGet(st, r, frame, now)
+		return
+	}
+	if !r.Cmd.HasKey() || len(r.Keys) == 0 {
+		cl.localText(r, "SERVER_ERROR "+r.Cmd.String()+" is not supported in pool mode")
+		return
+	}
+	key, ok := mcproto.DecodeKey(r.Keys[0], r.KeyBase64, cl.keyScratch())
+	if !ok {
+		key = r.Keys[0]
+	}
+	idx := st.ring.Pick(key)
+	us := cl.serverFor(st, idx)
+	if us == nil {
+		cl.localText(r, "SERVER_ERROR no server available for the key")
+		return
+	}
+	sl := cl.newSlot()
+	sr := cl.pl.newSub(sl, subSingle)
+	out := frame
+	switch {
+	case r.Noreply:
+		out = cl.stripToken(frame, r, []byte(" noreply"))
+		sl.noreply = true
+	case r.Quiet:
+		out = cl.stripMetaFlag(frame, r, 'q')
+		sr.suppress = metaSuppress(r.Cmd)
+	}
+	cl.pl.conn(us).send(out, sr, now)
+	cl.shadow(st, key, frame)
+}
+
+var versionString = "membench-pool"
+
+var pid = os.Getpid()
+
+// serverFor returns the loop's server for ring index idx, or nil when it is failing fast.
+func (cl *pclient) serverFor(st *poolState, idx int) *upServer {
+	if idx < 0 || idx >= len(cl.pl.servers) {
+		return nil
+	}
+	if st.down[idx] && !st.cfg.AutoEject {
+		return nil // fail fast until the probe brings it back
+	}
+	return cl.pl.servers[idx]
+}
+
+func (cl *pclient) keyScratch() []byte {
+	if cap(cl.scratch) < mcproto.MaxKeyLen {
+		cl.scratch = make([]byte, mcproto.MaxKeyLen)
+	}
+	return cl.scratch[:mcproto.MaxKeyLen]
+}
+
+// metaSuppress returns the answer a quiet meta command leaves out (memcached 1.6: mg's EN, the HD of ms and
+// md, ma's success).
+func metaSuppress(cmd mcproto.Command) suppressFn {
+	switch cmd {
+	case mcproto.CmdMetaGet:
+		return func(r *mcproto.Response) bool { return r.Kind == mcproto.RespMetaEN }
+	case mcproto.CmdMetaSet, mcproto.CmdMetaDelete:
+		return func(r *mcproto.Response) bool { return r.Kind == mcproto.RespMetaHD }
+	case mcproto.CmdMetaArithmetic:
+		return func(r *mcproto.Response) bool {
+			return r.Kind == mcproto.RespMetaHD || r.Kind == mcproto.RespMetaVA
+		}
+	}
+	return nil
+}
+
+// stripToken returns frame with the first occurrence of tok in its command line removed.
+func (cl *pclient) stripToken(frame []byte, r *mcproto.Request, tok []byte) []byte {
+	line := frame[:len(r.Line)]
+	i := bytes.LastIndex(line, tok)
+	if i < 0 {
+		return frame
+	}
+	out := make([]byte, 0, len(frame))
+	out = append(out, frame[:i]...)
+	return append(out, frame[i+len(tok):]...)
+}
+
+// stripMetaFlag removes the single-letter meta flag f (a token equal to f) from the command line.
+func (cl *pclient) stripMetaFlag(frame []byte, r *mcproto.Request, f byte) []byte {
+	line := frame[:len(r.Line)]
+	for i := 0; i+1 < len(line); i++ {
+		if line[i] == ' ' && line[i+1] == f && (i+2 == len(line) || line[i+2] == ' ') {
+			out := make([]byte, 0, len(frame))
+			out = append(out, frame[:i]...)
+			return append(out, frame[i+2:]...)
+		}
+	}
+	return frame
+}
+
+// routeGet sends a text multi-get: whole to one server when all its keys live there, else split per server and
+// merged back in key order.
+func (cl *pclient) routeGet(st *poolState, r *mcproto.Request, frame []byte, now int64) {
+	if len(r.Keys) == 0 {
+		cl.local([]byte("ERROR\r\n"))
+		return
+	}
+	first := st.ring.Pick(r.Keys[0])
+	same := true
+	for _, k := range r.Keys[1:] {
+		if st.ring.Pick(k) != first {
+			same = false
+			break
+		}
+	}
+	if same {
+		us := cl.serverFor(st, first)
+		if us == nil {
+			cl.local([]byte("SERVER_ERROR no server available for the key\r\n"))
+			return
+		}
+		sl := cl.newSlot()
+		sr := cl.pl.newSub(sl, subGet)
+		cl.pl.conn(us).send(frame, sr, now)
+		if st.shadow != nil {
+			cl.shadowFrame(st, r.Keys, frame)
+		}
+		return
+	}
+	sl := cl.newSlot()
+	sl.merge = mergeGet
+	sl.vals = make([][]byte, len(r.Keys))
+	// The command word and, for gat/gats, the exptime token precede the keys.
+	prefixEnd := bytes.IndexByte(r.Line, ' ')
+	prefix := r.Line[:prefixEnd]
+	if r.Cmd == mcproto.CmdGat || r.Cmd == mcproto.CmdGats {
+		prefix = append(append(append([]byte{}, prefix...), ' '), strconv.FormatInt(r.Exptime, 10)...)
+	}
+	perServer := map[int]*subReq{}
+	var order []int
+	var lines = map[int][]byte{}
+	for i, k := range r.Keys {
+		idx := st.ring.Pick(k)
+		sr, ok := perServer[idx]
+		if !ok {
+			sr = cl.pl.newSub(sl, subGet)
+			sr.keyIdx = []int{}
+			perServer[idx] = sr
+			order = append(order, idx)
+			lines[idx] = append([]byte{}, prefix...)
+		}
+		sr.keyHashes = append(sr.keyHashes, fnvHasher{}.HashKey(k))
+		sr.keyIdx = append(sr.keyIdx, i)
+		lines[idx] = append(append(lines[idx], ' '), k...)
+	}
+	for _, idx := range order {
+		sr := perServer[idx]
+		us := cl.serverFor(st, idx)
+		if us == nil {
+			sl.fail("SERVER_ERROR no server available for the key")
+			sl.subDone(now)
+			cl.pl.release(sr)
+			continue
+		}
+		cl.pl.conn(us).send(append(lines[idx], '\r', '\n'), sr, now)
+	}
+	if st.shadow != nil {
+		cl.shadowFrame(st, r.Keys, frame)
+	}
+}
+
+// fanout sends flush_all or verbosity to every live server; the answer is OK or the first error.
+func (cl *pclient) fanout(st *poolState, r *mcproto.Request, frame []byte, now int64) {
+	sl := cl.newSlot()
+	sl.merge = mergeFanout
+	out := frame
+	if r.Noreply {
+		out = cl.stripToken(frame, r, []byte(" noreply"))
+		sl.noreply = true
+	}
+	sent := 0
+	for idx := range cl.pl.servers {
+		us := cl.serverFor(st, idx)
+		if us == nil || st.down[idx] {
+			continue
+		}
+		sr := cl.pl.newSub(sl, subFanout)
+		cl.pl.conn(us).send(out, sr, now)
+		sent++
+	}
+	if sent == 0 {
+		sl.waiting = 1
+		sl.fail("SERVER_ERROR no server available")
+		sl.subDone(now)
+	}
+}
+
+// stats answers the stats command with the proxy's own figures (pool mode does not forward it: which server's
+// stats would be the answer?).
+func (cl *pclient) stats() []byte {
+	st := cl.pl.st
+	var b []byte
+	b = append(b, "STAT pid "...)
+	b = strconv.AppendInt(b, int64(pid), 10)
+	b = append(b, "\r\nSTAT version "+versionString+"\r\nSTAT curr_connections "...)
+	b = strconv.AppendInt(b, openConns.Load(), 10)
+	b = append(b, "\r\nSTAT pool_servers "...)
+	b = strconv.AppendInt(b, int64(len(st.servers)), 10)
+	down := 0
+	for _, d := range st.down {
+		if d {
+			down++
+		}
+	}
+	b = append(b, "\r\nSTAT pool_servers_down "...)
+	b = strconv.AppendInt(b, int64(down), 10)
+	b = append(b, "\r\nEND\r\n"...)
+	return b
+}
+
+// shadow copies a keyed request to the shadow pool when the key is selected; frame nil means the caller copies
+// the whole frame itself (multi-gets).
+func (cl *pclient) shadow(st *poolState, key, frame []byte) {
+	if st.shadow == nil || frame == nil {
+		return
+	}
+	if (fnvHasher{}).HashKey(key)^shadowSalt >= st.shadowBound {
+		return
+	}
+	cl.sendShadow(st, st.shadow.Pick(key), frame)
+}
+
+// shadowSalt decorrelates shadow selection from the recorder's sampling.
+const shadowSalt = 0x9e3779b97f4a7c15
+
+// shadowFrame copies a multi-get to the shadow server of its first selected key.
+func (cl *pclient) shadowFrame(st *poolState, keys [][]byte, frame []byte) {
+	for _, k := range keys {
+		if (fnvHasher{}).HashKey(k)^shadowSalt < st.shadowBound {
+			cl.sendShadow(st, st.shadow.Pick(k), frame)
+			return
+		}
+	}
+}
+
+func (cl *pclient) sendShadow(st *poolState, idx int, frame []byte) {
+	if idx < 0 || idx >= len(cl.pl.shadows) {
+		return
+	}
+	us := cl.pl.shadows[idx]
+	if len(us.conns) == 0 && time.Since(us.lastErr) < time.Second {
+		shadowDropped.Inc()
+		return
+	}
+	uc := cl.pl.conn(us)
+	if (uc.c == nil && len(uc.out) > st.cfg.Shadow.MaxBuffer) ||
+		(uc.c != nil && uc.c.OutboundBuffered() > st.cfg.Shadow.MaxBuffer) {
+		shadowDropped.Inc()
+		return
+	}
+	uc.send(frame, nil, 0)
+	shadowCopied.Inc()
+}
+
+// routeBinary routes a binary request by key; quiet opcodes go out loud and their suppressed answers are
+// dropped here.
+func (cl *pclient) routeBinary(st *poolState, r *mcproto.Request, frame []byte, now int64) {
+	switch r.Cmd {
+	case mcproto.CmdNoop:
+		cl.local(binAnswer(r.Opcode, r.Opaque, 0, ""))
+		return
+	case mcproto.CmdVersion:
+		cl.local(binAnswer(r.Opcode, r.Opaque, 0, versionString))
+		return
+	case mcproto.CmdQuit:
+		if !r.Quiet {
+			cl.local(binAnswer(r.Opcode, r.Opaque, 0, ""))
+		}
+		cl.quitting = true
+		return
+	case mcproto.CmdStats:
+		cl.local(binAnswer(r.Opcode, r.Opaque, 0, ""))
+		return
+	}
+	if len(r.Keys) == 0 || !r.Cmd.HasKey() {
+		if r.Cmd == mcproto.CmdFlushAll || r.Cmd == mcproto.CmdVerbosity {
+			cl.binaryFanout(st, r, frame, now)
+			return
+		}
+		cl.local(mcproto.AppendBinaryError(nil, r.Opcode, r.Opaque, mcproto.BinStatusUnknownCommand,
+			"Unknown command"))
+		return
+	}
+	idx := st.ring.Pick(r.Keys[0])
+	us := cl.serverFor(st, idx)
+	if us == nil {
+		cl.local(mcproto.AppendBinaryError(nil, r.Opcode, r.Opaque, binStatusTemporaryFailure,
+			"no server available for the key"))
+		return
+	}
+	sl := cl.newSlot()
+	sl.binary, sl.op, sl.opaque = true, r.Opcode, r.Opaque
+	sr := cl.pl.newSub(sl, subSingle)
+	out := frame
+	if r.Quiet {
+		loud, ok := loudOpcode[r.Opcode]
+		if ok {
+			out = append([]byte{}, frame...)
+			out[1] = loud
+			sr.restoreOp = r.Opcode + 1
+			if r.Cmd == mcproto.CmdGet || r.Cmd == mcproto.CmdGat {
+				sr.suppress = func(x *mcproto.Response) bool { return x.BinStatus == mcproto.BinStatusKeyNotFound }
+			} else {
+				sr.suppress = func(x *mcproto.Response) bool { return x.BinStatus == mcproto.BinStatusSuccess }
+			}
+		}
+	}
+	cl.pl.conn(us).send(out, sr, now)
+	cl.shadow(st, r.Keys[0], frame)
+}
+
+// loudOpcode maps each quiet binary opcode to its answering twin.
+var loudOpcode = map[uint8]uint8{
+	0x09: 0x00, 0x0d: 0x0c, 0x11: 0x01, 0x12: 0x02, 0x13: 0x03, 0x14: 0x04, 0x15: 0x05, 0x16: 0x06,
+	0x18: 0x08, 0x19: 0x0e, 0x1a: 0x0f, 0x1e: 0x1d, 0x24: 0x23,
+}
+
+func (cl *pclient) binaryFanout(st *poolState, r *mcproto.Request, frame []byte, now int64) {
+	sl := cl.newSlot()
+	sl.binary, sl.op, sl.opaque = true, r.Opcode, r.Opaque
+	out := frame
+	if loud, ok := loudOpcode[r.Opcode]; ok {
+		out = append([]byte{}, frame...)
+		out[1] = loud
+		sl.noreply = true
+	}
+	sent := 0
+	for idx := range cl.pl.servers {
+		us := cl.serverFor(st, idx)
+		if us == nil || st.down[idx] {
+			continue
+		}
+		sr := cl.pl.newSub(sl, subSingle)
+		sr.suppress = func(*mcproto.Response) bool { return true }
+		cl.pl.conn(us).send(out, sr, now)
+		sent++
+	}
+	if !sl.noreply {
+		sl.buf = binAnswer(r.Opcode, r.Opaque, 0, "")
+	}
+	if sent == 0 {
+		sl.waiting = 1
+		sl.fail("no server available")
+		sl.subDone(now)
+	}
+}
+
+// binAnswer builds a binary response with a value.
+func binAnswer(op uint8, opaque uint32, status uint16, value string) []byte {
+	b := mcproto.AppendBinaryError(nil, op, opaque, status, value)
+	return b
+}
+
+func (s *Server) poolClientClosed(cl *pclient) {
+	if cl.closed {
+		return
+	}
+	cl.closed = true
+	cl.pairer.Close(time.Now().UnixNano())
+	cl.inflight.Store(0)
+	openConns.Add(-1)
+	s.mu.Lock()
+	delete(s.poolClients, cl.id)
+	s.mu.Unlock()
+}

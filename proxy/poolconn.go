@@ -1,0 +1,447 @@
+// Pool mode, per event loop: the shared upstream connections and the FIFO of forwarded requests on each. Only
+// the loop's own goroutine touches these structures.
+package proxy
+
+import (
+	"context"
+	"net"
+	"sync/atomic"
+	"time"
+
+	"github.com/membench/membench/mcproto"
+	"github.com/panjf2000/gnet/v2"
+)
+
+// poolLoop is one event loop's view of the pool.
+type poolLoop struct {
+	p       *pool
+	el      gnet.EventLoop
+	version uint64
+	st      *poolState
+	servers []*upServer // index = server index in st
+	byAddr  map[string]*upServer
+	shadows []*upServer
+	// shadowByAddr keeps shadow connections across generations.
+	shadowByAddr map[string]*upServer
+	// oldest is the send time (ns) of the oldest request waiting on any connection of this loop, 0 if none;
+	// approximate (updated when requests are sent and answered), read by the timeout ticker.
+	oldest atomic.Int64
+	free   []*subReq
+}
+
+// upServer is one server's connections in one loop.
+type upServer struct {
+	addr    string
+	h       *health // nil for shadow servers
+	conns   []*upConn
+	rr      int
+	shadow  bool
+	retired bool
+	lastErr time.Time // shadow: last dial failure, to redial at most once a second
+}
+
+// upConn is one shared upstream connection.
+type upConn struct {
+	pl   *poolLoop
+	srv  *upServer
+	c    gnet.Conn // nil while dialing
+	out  []byte    // bytes queued while dialing
+	fifo []*subReq
+	head int
+	// response framing
+	respP mcproto.ResponseParser
+	resp  mcproto.Response
+	dead  bool
+}
+
+// subKind is how a forwarded request's answer is consumed.
+type subKind uint8
+
+const (
+	subSingle subKind = iota // one frame
+	subGet                   // VALUE frames until END (or an error)
+	subFanout                // one frame per server of a flush_all/verbosity fan-out; merged by the slot
+)
+
+// subReq is one request forwarded to one upstream connection on behalf of a client slot.
+type subReq struct {
+	sl       *slot
+	kind     subKind
+	suppress suppressFn // drops the answer a quiet/noreply request would not have received
+	// restoreOp, when not 0, is the client's original binary opcode + 1, written back into the answer.
+	restoreOp uint8
+	// keyHashes and keyIdx map a split multi-get's keys to the client's key positions.
+	keyHashes []uint64
+	keyIdx    []int
+	sent      int64
+}
+
+// suppressFn reports whether memcached would have sent nothing for this answer.
+type suppressFn func(r *mcproto.Response) bool
+
+// refresh updates the loop's view to the current pool generation.
+func (pl *poolLoop) refresh() *poolState {
+	st := pl.p.state.Load()
+	if st.version == pl.version {
+		return st
+	}
+	pl.version, pl.st = st.version, st
+	live := map[string]bool{}
+	pl.servers = pl.servers[:0]
+	for i, sv := range st.servers {
+		us := pl.byAddr[sv.Addr]
+		if us == nil {
+			us = &upServer{addr: sv.Addr}
+			pl.byAddr[sv.Addr] = us
+		}
+		us.h = st.health[i]
+		us.retired = false
+		live[sv.Addr] = true
+		pl.servers = append(pl.servers, us)
+	}
+	for addr, us := range pl.byAddr {
+		if !live[addr] {
+			// Removed by a reload: close its connections once their answers are in.
+			us.retired = true
+			for _, uc := range us.conns {
+				uc.closeIfIdle()
+			}
+			if len(us.conns) == 0 {
+				delete(pl.byAddr, addr)
+			}
+		}
+	}
+	pl.shadows = pl.shadows[:0]
+	for _, sv := range st.shadowServers {
+		us := pl.shadowByAddr[sv.Addr]
+		if us == nil {
+			us = &upServer{addr: sv.Addr, shadow: true}
+			pl.shadowByAddr[sv.Addr] = us
+		}
+		pl.shadows = append(pl.shadows, us)
+	}
+	return st
+}
+
+// conn returns a connection to server us, dialing one if the loop has fewer than connections_per_server.
+func (pl *poolLoop) conn(us *upServer) *upConn {
+	want := pl.st.cfg.ConnectionsPerServer
+	if len(us.conns) < want {
+		uc := &upConn{pl: pl, srv: us}
+		us.conns = append(us.conns, uc)
+		pl.dial(uc)
+		return uc
+	}
+	us.rr = (us.rr + 1) % len(us.conns)
+	return us.conns[us.rr]
+}
+
+func (pl *poolLoop) dial(uc *upConn) {
+	timeout := time.Duration(pl.p.s.cfg.ConnectTimeout)
+	addr := uc.srv.addr
+	go func() {
+		nc, err := net.DialTimeout("tcp", addr, timeout)
+		if err == nil {
+			if tc, ok := nc.(*net.TCPConn); ok {
+				_ = tc.SetNoDelay(true)
+			}
+			_, err = pl.el.Enroll(gnet.NewContext(context.Background(), uc), nc)
+			if err != nil {
+				nc.Close()
+			}
+		}
+		if err != nil {
+			upConnectErrors.Inc()
+			_ = pl.el.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
+				uc.failAll("SERVER_ERROR upstream unavailable", true)
+				return nil
+			}))
+		}
+	}()
+}
+
+// opened runs when the dial completed.
+func (uc *upConn) opened(c gnet.Conn) gnet.Action {
+	if uc.dead {
+		return gnet.Close
+	}
+	uc.c = c
+	if len(uc.out) > 0 {
+		_, _ = c.Write(uc.out)
+		upBytesOut.Add(len(uc.out))
+		uc.out = nil
+	}
+	return gnet.None
+}
+
+// send forwards b (copied) and, for primary connections, queues sr for the answer.
+func (uc *upConn) send(b []byte, sr *subReq, now int64) {
+	if sr != nil {
+		sr.sent = now
+		uc.fifo = append(uc.fifo, sr)
+		if uc.pl.oldest.Load() == 0 {
+			uc.pl.oldest.Store(now)
+		}
+		if uc.srv.h != nil {
+			uc.srv.h.requests.Inc()
+		}
+	}
+	if uc.c == nil {
+		uc.out = append(uc.out, b...)
+		return
+	}
+	_, _ = uc.c.Write(b)
+	upBytesOut.Add(len(b))
+}
+
+func (uc *upConn) pending() int { return len(uc.fifo) - uc.head }
+
+func (uc *upConn) pop() *subReq {
+	sr := uc.fifo[uc.head]
+	uc.fifo[uc.head] = nil
+	uc.head++
+	if uc.head == len(uc.fifo) {
+		uc.fifo, uc.head = uc.fifo[:0], 0
+	}
+	return sr
+}
+
+// fromUpstream consumes answers in FIFO order and hands each to its client slot.
+func (uc *upConn) fromUpstream() gnet.Action {
+	c := uc.c
+	buf, _ := c.Peek(-1)
+	upBytesIn.Add(len(buf))
+	if uc.srv.shadow {
+		_, _ = c.Discard(len(buf))
+		return gnet.None
+	}
+	now := time.Now().UnixNano()
+	pos := 0
+	var touched [8]*pclient
+	nt := 0
+	for pos < len(buf) {
+		if uc.pending() == 0 {
+			orphans.Inc()
+			pos = len(buf) // answers nobody asked for: drop them
+			break
+		}
+		n, err := uc.respP.Parse(buf[pos:], &uc.resp)
+		if err == mcproto.ErrIncomplete {
+			break
+		}
+		if err != nil {
+			upBadResponses.Inc()
+			_, _ = c.Discard(pos)
+			uc.failAll("SERVER_ERROR bad response from upstream", true)
+			return gnet.Close
+		}
+		frame := buf[pos : pos+n]
+		pos += n
+		sr := uc.fifo[uc.head]
+		if sr.consume(&uc.resp, frame) {
+			uc.pop()
+			cl := sr.sl.cl
+			sr.sl.subDone(now)
+			uc.pl.release(sr)
+			if nt < len(touched) {
+				dup := false
+				for _, t := range touched[:nt] {
+					dup = dup || t == cl
+				}
+				if !dup {
+					touched[nt] = cl
+					nt++
+				}
+			} else {
+				cl.flush(now)
+			}
+		}
+	}
+	_, _ = c.Discard(pos)
+	if uc.srv.h != nil && pos > 0 {
+		uc.srv.h.ok()
+	}
+	for _, cl := range touched[:nt] {
+		cl.flush(now)
+	}
+	uc.updateOldest()
+	if uc.srv.retired {
+		uc.closeIfIdle()
+	}
+	return gnet.None
+}
+
+// consume handles one answer frame and reports whether the request is complete.
+func (sr *subReq) consume(r *mcproto.Response, frame []byte) bool {
+	sl := sr.sl
+	switch sr.kind {
+	case subGet:
+		if r.Kind == mcproto.RespValue {
+			if sr.keyIdx == nil {
+				sl.buf = append(sl.buf, frame...)
+				return false
+			}
+			h := fnvHasher{}.HashKey(r.Key)
+			for i, kh := range sr.keyHashes {
+				if kh == h {
+					sl.vals[sr.keyIdx[i]] = append(sl.vals[sr.keyIdx[i]][:0], frame...)
+					break
+				}
+			}
+			return false
+		}
+		if r.Kind == mcproto.RespEnd {
+			if sr.keyIdx == nil {
+				sl.buf = append(sl.buf, frame...)
+			}
+			return true
+		}
+		// An error (or anything else) ends the get; the slot reports it for the whole request.
+		sl.setErr(frame)
+		return true
+	case subFanout:
+		if r.Kind != mcproto.RespOK {
+			sl.setErr(frame)
+		}
+		return true
+	}
+	if sr.suppress != nil && sr.suppress(r) {
+		return true
+	}
+	start := len(sl.buf)
+	sl.buf = append(sl.buf, frame...)
+	if sr.restoreOp != 0 && r.Proto == mcproto.ProtoBinary {
+		sl.buf[start+1] = sr.restoreOp - 1
+	}
+	return true
+}
+
+// failAll answers every waiting request with text (binary: status 0x0086), closes the connection and, if
+// health is set, counts a server failure.
+func (uc *upConn) failAll(text string, countFailure bool) {
+	if uc.dead {
+		return
+	}
+	uc.dead = true
+	now := time.Now().UnixNano()
+	var touched []*pclient
+	for uc.pending() > 0 {
+		sr := uc.pop()
+		sr.sl.fail(text)
+		sr.sl.subDone(now)
+		touched = append(touched, sr.sl.cl)
+		uc.pl.release(sr)
+	}
+	uc.srv.remove(uc)
+	if uc.c != nil {
+		_ = uc.c.Close()
+	}
+	if countFailure && uc.srv.h != nil {
+		uc.pl.p.fail(uc.srv.h)
+	}
+	if uc.srv.shadow {
+		uc.srv.lastErr = time.Now()
+	}
+	for _, cl := range touched {
+		cl.flush(now)
+	}
+	uc.updateOldest()
+}
+
+func (us *upServer) remove(uc *upConn) {
+	for i, c := range us.conns {
+		if c == uc {
+			us.conns = append(us.conns[:i], us.conns[i+1:]...)
+			return
+		}
+	}
+}
+
+// closed runs when the upstream connection closed under us.
+func (uc *upConn) closed() {
+	if uc.dead {
+		return
+	}
+	stopping := uc.pl.p.s.stopped.Load()
+	if !stopping {
+		upClosedErrors.Inc()
+	}
+	uc.failAll("SERVER_ERROR upstream connection closed", !stopping && (uc.pending() > 0 || !uc.srv.retired))
+}
+
+func (uc *upConn) closeIfIdle() {
+	if uc.pending() == 0 && !uc.dead {
+		uc.dead = true
+		uc.srv.remove(uc)
+		if uc.c != nil {
+			_ = uc.c.Close()
+		}
+	}
+}
+
+// updateOldest recomputes the loop's oldest waiting request time (cheap: only heads matter).
+func (uc *upConn) updateOldest() {
+	var oldest int64
+	for _, us := range uc.pl.servers {
+		for _, c := range us.conns {
+			if c.pending() > 0 {
+				if t := c.fifo[c.head].sent; oldest == 0 || t < oldest {
+					oldest = t
+				}
+			}
+		}
+	}
+	uc.pl.oldest.Store(oldest)
+}
+
+// checkTimeouts fails the connections whose oldest request waited longer than the pool timeout.
+func (pl *poolLoop) checkTimeouts(context.Context) error {
+	st := pl.p.state.Load()
+	if st.cfg.Timeout <= 0 {
+		return nil
+	}
+	cutoff := time.Now().UnixNano() - int64(st.cfg.Timeout)
+	for _, us := range pl.servers {
+		for _, uc := range append([]*upConn(nil), us.conns...) {
+			if uc.pending() > 0 && uc.fifo[uc.head].sent < cutoff {
+				poolTimeouts.Inc()
+				uc.failAll("SERVER_ERROR upstream timeout", true)
+			}
+		}
+	}
+	if len(pl.servers) > 0 && len(pl.servers[0].conns) >= 0 {
+		var oldest int64
+		for _, us := range pl.servers {
+			for _, c := range us.conns {
+				if c.pending() > 0 {
+					if t := c.fifo[c.head].sent; oldest == 0 || t < oldest {
+						oldest = t
+					}
+				}
+			}
+		}
+		pl.oldest.Store(oldest)
+	}
+	return nil
+}
+
+func (pl *poolLoop) newSub(sl *slot, kind subKind) *subReq {
+	var sr *subReq
+	if n := len(pl.free); n > 0 {
+		sr = pl.free[n-1]
+		pl.free = pl.free[:n-1]
+	} else {
+		sr = &subReq{}
+	}
+	*sr = subReq{sl: sl, kind: kind, keyHashes: sr.keyHashes[:0], keyIdx: nil}
+	sl.waiting++
+	return sr
+}
+
+func (pl *poolLoop) release(sr *subReq) {
+	sr.sl = nil
+	sr.suppress = nil
+	if len(pl.free) < 1024 {
+		pl.free = append(pl.free, sr)
+	}
+}
