@@ -79,7 +79,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		return ee.code
 	}
-	fmt.Fprintf(stderr, "membench %s: %v\n", name, err)
+	fmt.Fprintf(stderr, "membench %s: %s\n", name, strings.TrimSuffix(err.Error(), ": "+errUsage.Error()))
 	if errors.Is(err, errUsage) {
 		fmt.Fprintf(stderr, "run 'membench %s --help' for usage\n", name)
 		return 2
