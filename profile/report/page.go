@@ -60,11 +60,13 @@ func rows(m map[string]uint64, total uint64) []row {
 		}
 		out = append(out, row{k, v, share})
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Count > out[j].Count || (out[i].Count == out[j].Count && out[i].Name < out[j].Name) })
+	sort.Slice(out, func(i, j int) bool {
+		return out[i].Count > out[j].Count || (out[i].Count == out[j].Count && out[i].Name < out[j].Name)
+	})
 	return out
 }
 
-func mixRows(s *analyze.Summary) []row  { return rows(s.Commands, s.Events) }
+func mixRows(s *analyze.Summary) []row    { return rows(s.Commands, s.Events) }
 func statusRows(s *analyze.Summary) []row { return rows(s.Statuses, s.Events) }
 
 var pageTmpl = template.Must(template.New("page").Funcs(funcs).Parse(`<!DOCTYPE html>
