@@ -153,6 +153,10 @@ func (l *link) fromClient() gnet.Action {
 		}
 		return gnet.None
 	}
+	if l.s.draining.Load() {
+		// Shutting down: take no new requests, let the ones in flight finish (Shutdown waits for them).
+		return gnet.None
+	}
 	buf, _ := c.Peek(-1)
 	if l.dead {
 		_, _ = c.Discard(len(buf))

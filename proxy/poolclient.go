@@ -190,6 +190,9 @@ func (cl *pclient) fromClient() gnet.Action {
 	c := cl.c
 	now := time.Now().UnixNano()
 	cl.lastActive.Store(now)
+	if cl.s.draining.Load() {
+		return gnet.None // shutting down: no new requests; those in flight finish
+	}
 	st := cl.pl.refresh()
 	buf, _ := c.Peek(-1)
 	pos := 0
