@@ -148,14 +148,19 @@ func parseBinaryRequest(buf []byte, r *Request, maxValue int) (int, error) {
 		return binHeaderLen, ErrBinaryBodyTooLong
 	}
 	valueLen := bodyLen - extLen - keyLen
-	if keyLen > MaxKeyLen {
-		if len(buf) < r.FrameLen {
-			return 0, ErrIncomplete
-		}
-		return r.FrameLen, ErrBinaryInvalid
-	}
 	if len(buf) < r.HeaderLen {
 		return 0, ErrIncomplete
+	}
+	// memcached reads the header, extras and key, then checks them: a key over 250 bytes or a shape its
+	// opcode does not allow is answered 0x0004 and the connection closed.
+	if keyLen > MaxKeyLen || !binShapeOK(op, extLen, keyLen, bodyLen) {
+		r.FrameLen = r.HeaderLen
+		return r.HeaderLen, ErrBinaryInvalid
+	}
+	if !binKnown(op) {
+		// memcached answers 0x0081 and then skips bodylen more bytes after the extras and key (not bodylen
+		// minus them): frame it the same way so that the next request starts where memcached's does.
+		r.FrameLen = r.HeaderLen + bodyLen
 	}
 	ext := buf[binHeaderLen : binHeaderLen+extLen]
 	if keyLen > 0 {
@@ -244,4 +249,44 @@ func parseBinaryResponse(buf []byte, r *Response) (int, error) {
 		return 0, ErrIncomplete
 	}
 	return r.FrameLen, nil
+}
+
+// binKnown reports whether memcached 1.6 handles opcode op (dispatch_bin_command); others are answered with
+// "unknown command".
+func binKnown(op uint8) bool {
+	switch op {
+	case binGet, binGetQ, binGetK, binGetKQ, binSet, binSetQ, binAdd, binAddQ, binReplace, binReplaceQ,
+		binDelete, binDeleteQ, binIncr, binIncrQ, binDecr, binDecrQ, binQuit, binQuitQ, binFlush, binFlushQ,
+		binNoop, binVersion, binAppend, binAppendQ, binPrepend, binPrependQ, binStat, binTouch, binGAT,
+		binGATQ, binGATK, binGATKQ, binSASLList, binSASLAuth, binSASLStep:
+		return true
+	}
+	return false
+}
+
+// binShapeOK mirrors the per-opcode length checks of memcached's dispatch_bin_command.
+func binShapeOK(op uint8, ext, key, body int) bool {
+	switch op {
+	case binVersion, binNoop, binQuit, binQuitQ, binSASLList:
+		return ext == 0 && key == 0 && body == 0
+	case binFlush, binFlushQ:
+		return key == 0 && body == ext && (ext == 0 || ext == 4)
+	case binSet, binSetQ, binAdd, binAddQ, binReplace, binReplaceQ:
+		return ext == 8 && key != 0 && body >= key+8
+	case binGet, binGetQ, binGetK, binGetKQ:
+		return ext == 0 && body == key && key > 0
+	case binDelete, binDeleteQ:
+		return key > 0 && ext == 0 && body == key
+	case binIncr, binIncrQ, binDecr, binDecrQ:
+		return key > 0 && ext == 20 && body == key+ext
+	case binAppend, binAppendQ, binPrepend, binPrependQ:
+		return key > 0 && ext == 0
+	case binStat:
+		return ext == 0
+	case binSASLAuth, binSASLStep:
+		return ext == 0 && key != 0
+	case binTouch, binGAT, binGATQ, binGATK, binGATKQ:
+		return ext == 4 && key != 0
+	}
+	return true
 }

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"regexp"
 	"sort"
@@ -117,9 +118,10 @@ func confBinBarrier(opaque uint32) (confStep, []byte) {
 	return s, h[:]
 }
 
-// confPlay plays script against addr. Steps are written group by group (a group is a run of steps with
-// more set, plus the step ending it, plus a barrier mn or noop unless the group ends the connection); the
-// responses of a group are read until the barrier's answer, EOF or the end of a stream, within a deadline.
+// confPlay plays script against addr. Steps are written group by group, each group in one write: a run of
+// steps with more set, the step ending it, and a barrier (a noop, or an mn unless the group ends with one;
+// none when the connection ends or turns into a stream). A group's responses are read until the barrier's
+// answer, EOF or the end of the stream, within a deadline.
 func confPlay(t *testing.T, addr string, bin bool, script []confStep) *confRec {
 	t.Helper()
 	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
@@ -225,22 +227,53 @@ type confFrame struct {
 	off, n int
 	err    string // *ProtocolError text
 	close  bool
-	kind   string // RespKind name, "op/status" for binary responses, Command name for requests
-	detail string // everything else the frame parsed to
+	kind   string     // RespKind name, "op/status" for binary responses, Command name for requests
+	detail confDetail // everything else the frame parsed to
 }
 
-// confSplit frames stream fed in chunks of chunk bytes (0: all at once), as a connection reader does: the
-// parser sees the bytes received and not yet consumed. parse frames one frame of buf. It returns the frames,
-// the bytes left unconsumed, and a broken parser contract (n out of range, success with n == 0, an error
-// that is neither ErrIncomplete nor a *ProtocolError, or a non-closing error that consumes nothing).
-func confSplit(stream []byte, chunk int, parse func(buf []byte) (int, error, string, string)) (frames []confFrame,
-	rest int, bad error) {
-	if chunk <= 0 {
-		chunk = len(stream)
+// confDetail is what a request or response frame parsed to, comparable and cheap to build (the fuzz targets
+// build one per frame).
+type confDetail struct {
+	proto                                 Protocol
+	op                                    uint8
+	nkeys                                 int
+	keys, metaOpaque, line                string
+	b64, hasValue, noreply, quiet, hasCas bool
+	hasExp                                bool
+	vlen, hdr, frame                      int
+	flags, opaque                         uint32
+	exp                                   int64
+	mode                                  byte
+	metaFlags                             uint64
+	status                                uint16
+}
+
+func (d confDetail) String() string {
+	return fmt.Sprintf("proto=%v op=%#x keys=%d:%q b64=%v vlen=%d/%v noreply=%v quiet=%v cas=%v flags=%d exp=%d/%v "+
+		"opaque=%d/%q mode=%q meta=%#x status=%#x line=%q hdr=%d frame=%d", d.proto, d.op, d.nkeys, d.keys, d.b64,
+		d.vlen, d.hasValue, d.noreply, d.quiet, d.hasCas, d.flags, d.exp, d.hasExp, d.opaque, d.metaOpaque, d.mode,
+		d.metaFlags, d.status, d.line, d.hdr, d.frame)
+}
+
+// confEvery feeds chunk bytes at a time to confSplit (0: all at once).
+func confEvery(chunk int) func(fed int) int {
+	return func(fed int) int {
+		if chunk <= 0 {
+			return math.MaxInt
+		}
+		return fed + chunk
 	}
+}
+
+// confSplit frames stream as a connection reader does: next(fed) says how far the bytes received reach after
+// fed, and the parser sees the bytes received and not yet consumed. parse frames one frame of buf. It returns
+// the frames, the bytes left unconsumed, and a broken parser contract (n out of range, success with n == 0,
+// an error that is neither ErrIncomplete nor a *ProtocolError, or a non-closing error that consumes nothing).
+func confSplit(stream []byte, next func(fed int) int, parse func(buf []byte) (int, error, string, confDetail)) (
+	frames []confFrame, rest int, bad error) {
 	off, fed := 0, 0
 	for fed < len(stream) {
-		fed = min(len(stream), fed+chunk)
+		fed = min(len(stream), max(fed+1, next(fed)))
 		for off < fed {
 			buf := stream[off:fed:fed]
 			n, err, kind, detail := parse(buf)
@@ -277,32 +310,53 @@ func confSplit(stream []byte, chunk int, parse func(buf []byte) (int, error, str
 }
 
 // confParseRequest and confParseResponse adapt the parsers to confSplit.
-func confParseRequest(p *RequestParser, r *Request) func([]byte) (int, error, string, string) {
-	return func(buf []byte) (int, error, string, string) {
+func confParseRequest(p *RequestParser, r *Request) func([]byte) (int, error, string, confDetail) {
+	return func(buf []byte) (int, error, string, confDetail) {
 		n, err := p.Parse(buf, r)
 		if err == ErrIncomplete {
-			return n, err, "", ""
+			return n, err, "", confDetail{}
 		}
-		return n, err, r.Cmd.String(), fmt.Sprintf("proto=%v op=%#x keys=%q vlen=%d/%v noreply=%v quiet=%v "+
-			"flags=%d exp=%d/%v opaque=%d/%q hdr=%d frame=%d", r.Proto, r.Opcode, r.Keys, r.ValueLen, r.HasValue,
-			r.Noreply, r.Quiet, r.Flags, r.Exptime, r.HasExptime, r.Opaque, r.MetaOpaque, r.HeaderLen, r.FrameLen)
+		return n, err, r.Cmd.String(), confReqDetail(r)
 	}
 }
 
-func confParseResponse(p *ResponseParser, r *Response) func([]byte) (int, error, string, string) {
-	return func(buf []byte) (int, error, string, string) {
+func confReqDetail(r *Request) confDetail {
+	var keys []byte
+	for i, k := range r.Keys {
+		if i > 0 {
+			keys = append(keys, ' ')
+		}
+		keys = append(keys, k...)
+	}
+	return confDetail{proto: r.Proto, op: r.Opcode, nkeys: len(r.Keys), keys: string(keys), b64: r.KeyBase64,
+		vlen: r.ValueLen, hasValue: r.HasValue, noreply: r.Noreply, quiet: r.Quiet, hasCas: r.HasCas, flags: r.Flags,
+		exp: r.Exptime, hasExp: r.HasExptime, opaque: r.Opaque, metaOpaque: string(r.MetaOpaque), mode: r.Mode,
+		metaFlags: r.MetaFlags, hdr: r.HeaderLen, frame: r.FrameLen}
+}
+
+func confParseResponse(p *ResponseParser, r *Response) func([]byte) (int, error, string, confDetail) {
+	return func(buf []byte) (int, error, string, confDetail) {
 		n, err := p.Parse(buf, r)
 		if err == ErrIncomplete {
-			return n, err, "", ""
+			return n, err, "", confDetail{}
 		}
-		kind := r.Kind.String()
-		if r.Kind == RespBinary {
-			kind = fmt.Sprintf("%02x/%04x", r.Opcode, r.BinStatus)
-		}
-		return n, err, kind, fmt.Sprintf("proto=%v key=%q b64=%v flags=%d vlen=%d/%v cas=%v opaque=%d/%q line=%q "+
-			"hdr=%d frame=%d", r.Proto, r.Key, r.KeyBase64, r.Flags, r.ValueLen, r.HasValue, r.HasCas, r.Opaque,
-			r.MetaOpaque, r.Line, r.HeaderLen, r.FrameLen)
+		return n, err, confRespKind(r), confRespDetail(r)
 	}
+}
+
+func confRespKind(r *Response) string {
+	if r.Kind == RespBinary {
+		const hex = "0123456789abcdef"
+		s := r.BinStatus
+		return string([]byte{hex[r.Opcode>>4], hex[r.Opcode&15], '/', hex[s>>12], hex[s>>8&15], hex[s>>4&15], hex[s&15]})
+	}
+	return r.Kind.String()
+}
+
+func confRespDetail(r *Response) confDetail {
+	return confDetail{proto: r.Proto, op: r.Opcode, keys: string(r.Key), b64: r.KeyBase64, flags: r.Flags,
+		vlen: r.ValueLen, hasValue: r.HasValue, hasCas: r.HasCas, opaque: r.Opaque, metaOpaque: string(r.MetaOpaque),
+		status: r.BinStatus, line: string(r.Line), hdr: r.HeaderLen, frame: r.FrameLen}
 }
 
 // confChunks are the read sizes the recordings are replayed with (0: all at once).
@@ -330,7 +384,7 @@ func confCheck(t *testing.T, rec *confRec) {
 	var whole []confFrame
 	for _, chunk := range confChunks(rec.reqs) {
 		var r Request
-		frames, rest, bad := confSplit(rec.reqs, chunk, confParseRequest(&RequestParser{}, &r))
+		frames, rest, bad := confSplit(rec.reqs, confEvery(chunk), confParseRequest(&RequestParser{}, &r))
 		if bad != nil {
 			t.Errorf("requests read %d bytes at a time: %v", chunk, bad)
 		}
@@ -369,7 +423,7 @@ func confCheck(t *testing.T, rec *confRec) {
 	var resps []confFrame
 	for _, chunk := range confChunks(rec.resps) {
 		var r Response
-		frames, rest, bad := confSplit(rec.resps, chunk, confParseResponse(&ResponseParser{}, &r))
+		frames, rest, bad := confSplit(rec.resps, confEvery(chunk), confParseResponse(&ResponseParser{}, &r))
 		if bad != nil {
 			t.Errorf("responses read %d bytes at a time: %v", chunk, bad)
 		}
@@ -607,6 +661,13 @@ func TestConformance(t *testing.T) {
 		// The crawler takes the connection over: key=… lines ending in "\n" only, then END.
 		{req: "lru_crawler metadump all\r\n", resp: "line* END", pairs: []confPair{{CmdLruCrawler, StatusOK, "", 0}},
 			stream: true},
+	})
+	// memcached 1.6 has no binary verbosity: like any opcode it does not know, it answers 0x0081 and then
+	// skips bodylen bytes past the extras and key, here the 4 bytes after the extras.
+	f("binary-unknown-opcode", true, []confStep{
+		{req: confBin(binVerbosity, "", confU32(0), "", 1) + "XXXX", resp: "1b/0081",
+			pairs: []confPair{{CmdVerbosity, StatusError, "", 0}}},
+		{req: confBin(0x42, "k", "", "v", 2) + "X", resp: "42/0081", pairs: []confPair{{CmdOther, StatusError, "", 0}}},
 	})
 	// Requests after which memcached closes the connection.
 	k251 := strings.Repeat("k", 251)

@@ -27,6 +27,9 @@ func (p *RequestParser) parseMeta(buf []byte, ts *tokens, r *Request) (int, erro
 	}
 	nt := ts.count()
 	if nt < 3 {
+		if r.Cmd == CmdMetaDebug {
+			return n, ErrBadFormat // me checks its own token count
+		}
 		return n, ErrUnknownCommand
 	}
 	key := ts.t[1]
@@ -35,10 +38,13 @@ func (p *RequestParser) parseMeta(buf []byte, ts *tokens, r *Request) (int, erro
 		return n, ErrBadFormat
 	}
 	if r.Cmd == CmdMetaDebug {
-		// me <key> [b]: the only flag is b.
-		if nt > 3 && len(ts.t[2]) > 0 && ts.t[2][0] == 'b' {
+		// me <key> [b]: the only flag is b, a token of its own.
+		if nt > 3 && len(ts.t[2]) == 1 && ts.t[2][0] == 'b' {
 			r.KeyBase64 = true
 			r.MetaFlags |= 1 << ('b' - 'A')
+			if _, ok := base64DecodedLen(key); !ok {
+				return n, ErrBadFormat
+			}
 		}
 		return n, nil
 	}
@@ -55,7 +61,10 @@ func (p *RequestParser) parseMeta(buf []byte, ts *tokens, r *Request) (int, erro
 			return n, ErrBadFormat
 		}
 		first = 3
-		ferr := r.metaFlags(ts, first)
+		ferr, late := r.metaFlags(ts, first)
+		if ferr == nil {
+			ferr = late
+		}
 		return p.dataBlock(buf, r, int(vlen), ferr)
 	}
 	if nt > metaMaxOptTokens {
@@ -64,15 +73,25 @@ func (p *RequestParser) parseMeta(buf []byte, ts *tokens, r *Request) (int, erro
 		}
 		return n, errMetaSetFlagsTooLong
 	}
-	return n, r.metaFlags(ts, first)
+	ferr, late := r.metaFlags(ts, first)
+	if ferr != nil && r.Cmd != CmdMetaGet {
+		// memcached 1.6's md and ma answer every flag error with one text (proto_text.c).
+		ferr = errMetaInvalidOrDuplicate
+	}
+	if ferr == nil {
+		ferr = late
+	}
+	return n, ferr
 }
+
+var errMetaInvalidOrDuplicate = &ProtocolError{Text: "CLIENT_ERROR invalid or duplicate flag"}
 
 var errMetaSetFlagsTooLong = &ProtocolError{Text: "CLIENT_ERROR options flags too long"}
 
 // metaFlags records the flags of tokens ts.t[first:], as memcached's _meta_flag_preparse. It returns the error
-// memcached would answer with, or nil.
-func (r *Request) metaFlags(ts *tokens, first int) error {
-	var err error
+// the preparse fails with, or nil, and late: an error memcached finds only after a successful preparse (an
+// opaque token too long).
+func (r *Request) metaFlags(ts *tokens, first int) (err, late error) {
 	var seen uint64
 	for i := first; i < ts.n; i++ {
 		tok := ts.t[i]
@@ -82,13 +101,13 @@ func (r *Request) metaFlags(ts *tokens, first int) error {
 		c := tok[0]
 		if c < 'A' || c > 'z' {
 			if c >= 127 {
-				return ErrMetaDuplicateFlag
+				return ErrMetaDuplicateFlag, nil
 			}
-			return ErrMetaInvalidFlag
+			return ErrMetaInvalidFlag, nil
 		}
 		bit := uint64(1) << (c - 'A')
 		if seen&bit != 0 {
-			return ErrMetaDuplicateFlag
+			return ErrMetaDuplicateFlag, nil
 		}
 		seen |= bit
 		arg := tok[1:]
@@ -110,8 +129,8 @@ func (r *Request) metaFlags(ts *tokens, first int) error {
 			}
 		case 'O':
 			r.MetaOpaque = arg
-			if len(arg) > metaMaxOpaque {
-				err = ErrMetaOpaqueTooLong
+			if len(tok) > metaMaxOpaque { // memcached counts the 'O'
+				late = ErrMetaOpaqueTooLong
 			}
 		case 'P', 'L', 's', 't', 'c', 'f', 'v', 'h', 'u', 'l', 'I':
 		case 'k':
@@ -120,7 +139,10 @@ func (r *Request) metaFlags(ts *tokens, first int) error {
 			r.Quiet = true
 		case 'F':
 			if v, ok := parseUint32(arg); !ok {
-				err = ErrBadFormat
+				// memcached flags the error without a text of its own: an earlier flag's text stays.
+				if err == nil {
+					err = ErrBadFormat
+				}
 			} else {
 				r.Flags = v
 			}
@@ -145,11 +167,11 @@ func (r *Request) metaFlags(ts *tokens, first int) error {
 				err = errMetaDelta
 			}
 		default:
-			return ErrMetaInvalidFlag
+			return ErrMetaInvalidFlag, nil
 		}
 		r.MetaFlags |= bit
 	}
-	return err
+	return err, late
 }
 
 var (

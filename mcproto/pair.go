@@ -406,7 +406,12 @@ func (p *Pairer) metaAnswers(e *pending, r *Response) bool {
 	if r.IsError() {
 		return true
 	}
-	if r.MetaOpaque != nil && e.hasOpaque {
+	// memcached echoes O and k in every answer of a request that carried them, and only then: an answer whose
+	// echoes differ from e's belongs to another request.
+	if e.hasOpaque != (r.MetaOpaque != nil) || (r.Kind != RespMetaME && e.returnKey != (r.Key != nil)) {
+		return false
+	}
+	if e.hasOpaque {
 		return p.opaqueSum(r.MetaOpaque) == e.opaqueSum
 	}
 	if r.Key != nil && e.returnKey && e.pair.HasKey {

@@ -219,8 +219,11 @@ func TestParseRequestMeta(t *testing.T) {
 	// A flag error after the length: memcached swallows the data block.
 	f("ms foo 2 MXY\r\nab\r\n", reqWant{n: 18, cmd: CmdMetaSet, keys: []string{"foo"}, vlen: 2,
 		errText: "CLIENT_ERROR incorrect length for M token"})
+	// memcached 1.6 answers every md/ma flag error with one text.
 	f("ma foo Dx\r\n", reqWant{n: 11, cmd: CmdMetaArithmetic, keys: []string{"foo"},
-		errText: "CLIENT_ERROR invalid numeric delta value"})
+		errText: "CLIENT_ERROR invalid or duplicate flag"})
+	f("md foo q q\r\n", reqWant{n: 12, cmd: CmdMetaDelete, keys: []string{"foo"}, quiet: true,
+		errText: "CLIENT_ERROR invalid or duplicate flag"})
 }
 
 func binReq(op uint8, key, extras, value string, opaque uint32) string {
@@ -270,6 +273,12 @@ func TestParseRequestBinary(t *testing.T) {
 	bad[11] = 1 // bodylen 1 < keylen 3
 	f(string(bad), reqWant{n: 24, cmd: CmdGet, errClose: true})
 	f(binReq(binGet, strings.Repeat("k", 251), "", "", 1), reqWant{n: 275, cmd: CmdGet, errClose: true})
+	// Shapes memcached rejects: incr without its extras, get with extras, noop with a body.
+	f(binReq(binIncr, "ctr", "", "", 1), reqWant{n: 27, cmd: CmdIncr, errClose: true})
+	f(binReq(binGet, "k", "\x00\x00\x00\x00", "", 1), reqWant{n: 29, cmd: CmdGet, errClose: true})
+	f(binReq(binNoop, "", "", "x", 1), reqWant{n: 24, cmd: CmdNoop, errClose: true})
+	// An opcode memcached does not know: it skips bodylen bytes after the extras and key.
+	f(binReq(binVerbosity, "", "\x00\x00\x00\x01", "", 1)+"XXXX", reqWant{n: 32, cmd: CmdVerbosity})
 }
 
 type respWant struct {

@@ -272,12 +272,46 @@ func (p *RequestParser) parseTextLine(buf, line []byte, r *Request) (int, error)
 		return parseTouch(&ts, r)
 	}
 	r.Cmd = keylessCommand(cmd)
-	if r.Cmd == CmdOther {
+	nt = ts.count()
+	switch r.Cmd {
+	case CmdOther:
+		// An unknown command whose first letter memcached does not branch on and whose last token starts with
+		// "HTTP/" closes the connection without a reply.
+		switch cmd[0] {
+		case 'g', 's', 'a', 'c', 'i', 'd', 't':
+		default:
+			if bytes.HasPrefix(ts.t[ts.n-1], []byte("HTTP/")) {
+				return n, errHTTP
+			}
+		}
 		return n, ErrUnknownCommand
+	case CmdFlushAll:
+		if nt > 4 {
+			return n, ErrUnknownCommand
+		}
+	case CmdVerbosity, CmdCacheMemlimit:
+		if nt != 3 && nt != 4 {
+			return n, ErrUnknownCommand
+		}
+	case CmdLru:
+		if nt < 3 {
+			return n, ErrUnknownCommand
+		}
 	}
-	setNoreply(&ts, r)
+	// Only these commands read a trailing "noreply"; the others answer regardless.
+	switch r.Cmd {
+	case CmdFlushAll, CmdVerbosity, CmdCacheMemlimit, CmdLru, CmdWatch:
+		setNoreply(&ts, r)
+	case CmdSlabs:
+		if nt >= 4 && string(r.Arg) == "automove" {
+			setNoreply(&ts, r)
+		}
+	}
 	return n, nil
 }
+
+// errHTTP: memcached drops a connection that speaks HTTP.
+var errHTTP = &ProtocolError{Close: true}
 
 // keylessCommand maps the admin commands memcached knows. Anything else is CmdOther, which memcached answers
 // with ERROR.
@@ -331,7 +365,7 @@ func parseGet(ts *tokens, r *Request, cmd Command) (int, error) {
 func parseGat(ts *tokens, r *Request, cmd Command) (int, error) {
 	r.Cmd = cmd
 	n := r.HeaderLen
-	if ts.count() < 4 {
+	if ts.count() < 3 {
 		return n, ErrUnknownCommand
 	}
 	exp, ok := parseInt32(ts.t[1])
@@ -339,6 +373,9 @@ func parseGat(ts *tokens, r *Request, cmd Command) (int, error) {
 		return n, errInvalidExptime
 	}
 	r.Exptime, r.HasExptime = exp, true
+	if ts.count() < 4 {
+		return n, nil // no key: memcached answers END
+	}
 	return n, appendKeys(r, r.Line, ts.t[2])
 }
 
