@@ -9,9 +9,9 @@
 //   - An Analyzer sees each Event once (Add) and keeps only fixed-size arrays, log-bucketed histograms, a rate
 //     series that merges neighbouring buckets past a bound, and one per-key table capped at Options.MaxKeys.
 //   - Up to MaxKeys unique keys every figure is exact, including the MRC (stack distances over a Fenwick tree).
-//     Past it the key table becomes a SHARDS spatial sample (keys whose hash falls under a threshold that halves
-//     each time the table fills), unique keys come from a HyperLogLog, and the heaviest keys from a Space-Saving
-//     sketch; the Summary says which figures are estimates.
+//     Past it the 1024 heaviest keys stay exact and the others become a SHARDS spatial sample (keys whose hash
+//     falls under a threshold that halves each time the table fills); unique keys come from a HyperLogLog and
+//     keys that become heavy later from a Space-Saving sketch. The Summary says which figures are estimates.
 //   - Summary derives everything else at the end (curve points, percentiles, the Zipf fit), so the cache sizes of
 //     the MRC can be chosen once the working set is known.
 //

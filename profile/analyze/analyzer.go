@@ -1,0 +1,336 @@
+// This file holds the Analyzer: its options and the per-event path (Add), which must stay cheap and
+// allocation-free because `membench inspect` runs it over every event of a profile.
+
+package analyze
+
+import (
+	"cmp"
+	"fmt"
+	"math"
+	"slices"
+	"time"
+
+	"github.com/membench/membench/mcproto"
+	"github.com/membench/membench/profile"
+)
+
+// Defaults for zero Options fields.
+const (
+	// DefaultMaxKeys bounds the per-key table: about 80 MB at this size. Up to it every figure is exact.
+	DefaultMaxKeys = 1 << 20
+	// DefaultRateBucket is the width of one rate and hit-ratio-over-time bucket.
+	DefaultRateBucket = time.Second
+	// DefaultMRCPoints is how many cache sizes the MRC gets when Options.MRCSizes is empty.
+	DefaultMRCPoints = 32
+	// MaxRateBuckets bounds the rate series: past it, neighbouring buckets merge and the width doubles.
+	MaxRateBuckets = 1000
+	// minMaxKeys keeps the SHARDS sample large enough to mean something.
+	minMaxKeys = 256
+	// maxConnections is how many connection ids are counted exactly before a HyperLogLog takes over.
+	maxConnections = 1 << 20
+	// hotKeys is how many of the heaviest keys stay exact in the MRC once keys are sampled (at most MaxKeys/4).
+	hotKeys = 1024
+	// heavyHitters is the Space-Saving size for keys once they outgrow MaxKeys; top_keys_share needs the top 1000.
+	heavyHitters = 4096
+	// topNamespaceSlots is the Space-Saving size for namespaces (exact up to this many distinct namespaces).
+	topNamespaceSlots = 1024
+	// ttlRelativeMax is memcached's boundary: larger exptimes are absolute Unix times.
+	ttlRelativeMax = 30 * 24 * 3600
+)
+
+// Options configures an Analyzer. The zero value is ready to use.
+type Options struct {
+	// MRCSizes are the cache sizes in bytes at which the miss-ratio curve is reported. With them the curve is
+	// exact at exactly these sizes (in exact mode). Empty: DefaultMRCPoints sizes log-spaced up to the largest
+	// stack distance seen, chosen at Summary time, each on a histogram bucket bound so it is exact too.
+	MRCSizes []uint64
+	// MaxKeys is how many distinct keys are tracked exactly (0: DefaultMaxKeys, at least 256). It bounds memory
+	// at about 80 bytes per key. Beyond it, key figures switch to estimates (see Summary).
+	MaxKeys int
+	// RateBucket is the width of the rate and hit-ratio-over-time buckets (0: DefaultRateBucket).
+	RateBucket time.Duration
+}
+
+// Validate reports the first invalid field, naming it.
+func (o *Options) Validate() error {
+	if o.MaxKeys < 0 || (o.MaxKeys > 0 && o.MaxKeys < minMaxKeys) || o.MaxKeys > 1<<30 {
+		return fmt.Errorf("cannot use max keys %d: want 0 (default %d) or %d..%d", o.MaxKeys, DefaultMaxKeys,
+			minMaxKeys, 1<<30)
+	}
+	if o.RateBucket < 0 {
+		return fmt.Errorf("cannot use rate bucket %s: want a positive duration or 0 (default %s)", o.RateBucket,
+			DefaultRateBucket)
+	}
+	for _, s := range o.MRCSizes {
+		if s == 0 {
+			return fmt.Errorf("cannot use MRC cache size 0 in %v: sizes must be positive byte counts", o.MRCSizes)
+		}
+	}
+	return nil
+}
+
+// Analyzer accumulates the figures of one profile, event by event, in bounded memory. It is not safe for
+// concurrent use. The zero value is not usable; call New.
+type Analyzer struct {
+	opts    Options
+	maxKeys int
+
+	events, keyed    uint64
+	minTime, maxTime int64
+	protos           [256]uint64 // by mcproto.Protocol
+	cmds             [256]uint64 // by mcproto.Command
+	statuses         [256]uint64 // by mcproto.Status
+	hits, misses     uint64      // retrievals answered hit / miss
+	ttlExpired       uint64      // stores whose exptime was already in the past
+	conns            *distinct
+
+	keySize, valueSize, ttl, latency hist
+
+	// Rate series: bucket i covers [origin + i·width, origin + (i+1)·width).
+	origin, width int64
+	rate          []rateBucket
+
+	stack   *lruStack
+	exact   bool         // no key has been dropped from the table yet
+	uniq    *hll         // distinct keys once not exact
+	heavy   *spaceSaving // key heavy hitters once not exact
+	hotSet  *u64map      // keys tracked exactly once not exact (see stack.go)
+	nsHeavy *spaceSaving // namespaces, always
+}
+
+type rateBucket struct {
+	total, hits, misses uint64
+	byCmd               [mcproto.NumCommands]uint64
+}
+
+// New returns an Analyzer for opts. Zero fields take the documented defaults; opts must pass Validate (New
+// panics otherwise, which is a bug in the caller).
+func New(opts Options) *Analyzer {
+	if err := opts.Validate(); err != nil {
+		panic("BUG: analyze.New with unvalidated options: " + err.Error())
+	}
+	if opts.RateBucket == 0 {
+		opts.RateBucket = DefaultRateBucket
+	}
+	a := &Analyzer{
+		opts:    opts,
+		maxKeys: cmp.Or(opts.MaxKeys, DefaultMaxKeys),
+		width:   int64(opts.RateBucket),
+		rate:    make([]rateBucket, 0, MaxRateBuckets),
+		conns:   newDistinct(maxConnections),
+		exact:   true,
+		nsHeavy: newSpaceSaving(topNamespaceSlots),
+	}
+	var sizes []uint64
+	if len(opts.MRCSizes) > 0 {
+		sizes = slices.Clone(opts.MRCSizes)
+		slices.Sort(sizes)
+		sizes = slices.Compact(sizes)
+	}
+	a.stack = newLRUStack(sizes)
+	return a
+}
+
+// Add accounts one event. It does not keep ev. In the steady state (tables grown to the profile's key count) it
+// does not allocate.
+func (a *Analyzer) Add(ev *profile.Event) {
+	if a.events == 0 {
+		a.minTime, a.maxTime, a.origin = ev.Time, ev.Time, ev.Time
+	}
+	a.events++
+	a.minTime = min(a.minTime, ev.Time)
+	a.maxTime = max(a.maxTime, ev.Time)
+	a.protos[ev.Proto]++
+	a.cmds[ev.Cmd]++
+	a.statuses[ev.Status]++
+	a.conns.add(ev.Conn)
+
+	cmd := ev.Cmd
+	retrieval := cmd.IsRetrieval() && (ev.Status == mcproto.StatusHit || ev.Status == mcproto.StatusMiss)
+	b := a.bucket(ev.Time)
+	b.total++
+	if int(cmd) < mcproto.NumCommands {
+		b.byCmd[cmd]++
+	} else {
+		b.byCmd[mcproto.CmdUnknown]++
+	}
+	if retrieval {
+		if ev.Status == mcproto.StatusHit {
+			a.hits++
+			b.hits++
+		} else {
+			a.misses++
+			b.misses++
+		}
+	}
+	if ev.Latency > 0 {
+		a.latency.add(uint64(ev.Latency))
+	}
+	storage := cmd.IsStorage()
+	if storage {
+		a.addTTL(ev)
+	}
+	if storage || (retrieval && ev.Status == mcproto.StatusHit) {
+		a.valueSize.add(uint64(ev.ValueSize))
+	}
+	if !cmd.HasKey() {
+		return
+	}
+	a.keyed++
+	a.keySize.add(uint64(ev.KeySize))
+	if ev.NSHash != 0 {
+		a.nsHeavy.addN(ev.NSHash, 1)
+	}
+	h := mix64(ev.KeyHash)
+	if a.stack.inSample(h) {
+		a.track(h, ev, retrieval) // may end exact mode: the estimators below are seeded without this event
+	} else if a.hotSet != nil {
+		if _, ok := a.hotSet.get(h); ok {
+			a.track(h, ev, retrieval)
+		}
+	}
+	if !a.exact {
+		a.uniq.add(h)
+		a.heavy.addN(h, 1)
+	}
+}
+
+// addTTL records a store's exptime as seconds from the event (0 = never expires).
+func (a *Analyzer) addTTL(ev *profile.Event) {
+	ttl := ev.TTL
+	if ttl > ttlRelativeMax {
+		ttl -= ev.Time / int64(time.Second)
+		if ttl <= 0 {
+			ttl = -1
+		}
+	}
+	if ttl < 0 {
+		a.ttlExpired++
+		return
+	}
+	a.ttl.add(uint64(ttl))
+}
+
+// bucket returns the rate bucket for time t, merging buckets when t lies past the bound. Events before the first
+// event's time count in bucket 0.
+func (a *Analyzer) bucket(t int64) *rateBucket {
+	d := t - a.origin
+	if d < 0 {
+		d = 0
+	}
+	i := d / a.width
+	for i >= MaxRateBuckets {
+		a.mergeBuckets()
+		i = d / a.width
+	}
+	for int64(len(a.rate)) <= i {
+		a.rate = append(a.rate, rateBucket{})
+	}
+	return &a.rate[i]
+}
+
+func (a *Analyzer) mergeBuckets() {
+	n := (len(a.rate) + 1) / 2
+	for i := range n {
+		m := a.rate[2*i]
+		if j := 2*i + 1; j < len(a.rate) {
+			o := &a.rate[j]
+			m.total += o.total
+			m.hits += o.hits
+			m.misses += o.misses
+			for c := range m.byCmd {
+				m.byCmd[c] += o.byCmd[c]
+			}
+		}
+		a.rate[i] = m
+	}
+	a.rate = a.rate[:n]
+	a.width *= 2
+}
+
+// objSize is key size + value size, saturated to the table's uint32.
+func objSize(keySize uint16, valueSize uint64) uint32 {
+	return uint32(min(uint64(keySize)+valueSize, math.MaxUint32))
+}
+
+// track updates the tracked key h: its count, size, and the LRU stack, following the MRC model documented on
+// Summary ("in the stack" is "live").
+func (a *Analyzer) track(h uint64, ev *profile.Event, retrieval bool) {
+	s := a.stack
+	e := s.keys.find(h)
+	if e == nil {
+		for s.keys.n >= a.maxKeys {
+			a.halve()
+			if !s.inSample(h) {
+				return
+			}
+		}
+		e = s.keys.insert(h)
+		s.resize(e, objSize(ev.KeySize, 0))
+	}
+	e.count++
+	cmd := ev.Cmd
+	switch {
+	case retrieval:
+		s.retrieve(e)
+		if ev.Status == mcproto.StatusHit {
+			s.use(e, objSize(ev.KeySize, uint64(ev.ValueSize)))
+		} else if e.pos != 0 {
+			s.use(e, e.size)
+		}
+	case cmd.IsStorage():
+		switch ev.Status {
+		case mcproto.StatusStored, mcproto.StatusNoneExpected, mcproto.StatusExists, mcproto.StatusUnknown:
+			size := objSize(ev.KeySize, uint64(ev.ValueSize))
+			if cmd == mcproto.CmdAppend || cmd == mcproto.CmdPrepend {
+				size = objSize(0, uint64(e.size)+uint64(ev.ValueSize))
+			}
+			s.use(e, size)
+		case mcproto.StatusNotStored:
+			if e.pos != 0 {
+				s.use(e, e.size)
+			}
+		}
+	case cmd == mcproto.CmdDelete || cmd == mcproto.CmdMetaDelete:
+		switch ev.Status {
+		case mcproto.StatusError, mcproto.StatusClientError, mcproto.StatusServerError:
+		default:
+			s.remove(e)
+		}
+	case cmd == mcproto.CmdTouch || cmd == mcproto.CmdIncr || cmd == mcproto.CmdDecr ||
+		cmd == mcproto.CmdMetaArithmetic:
+		if e.pos != 0 {
+			s.use(e, e.size)
+		}
+	}
+}
+
+// halve lowers the SHARDS rate. The first time, it also seeds the estimators that take over from the exact
+// table: a HyperLogLog with every key seen, Space-Saving with the heaviest exact counts, and the hot keys that the
+// MRC keeps exact.
+func (a *Analyzer) halve() {
+	if a.exact {
+		a.exact = false
+		a.uniq = new(hll)
+		entries := make([]keyEntry, 0, a.stack.keys.n)
+		for _, e := range a.stack.keys.slots {
+			if e.hash != 0 {
+				a.uniq.add(e.hash)
+				entries = append(entries, e)
+			}
+		}
+		slices.SortFunc(entries, func(x, y keyEntry) int { return cmp.Compare(y.count, x.count) })
+		a.heavy = newSpaceSaving(heavyHitters)
+		for _, e := range entries[:min(len(entries), heavyHitters)] {
+			a.heavy.addN(e.hash, e.count)
+		}
+		hot := make([]uint64, 0, min(hotKeys, a.maxKeys/4))
+		a.hotSet = newU64Map(cap(hot))
+		for _, e := range entries[:min(len(entries), cap(hot))] {
+			hot = append(hot, e.hash)
+			a.hotSet.put(e.hash, 0)
+		}
+		a.stack.makeHot(hot)
+	}
+	a.stack.halve()
+}
