@@ -28,8 +28,12 @@ type pclient struct {
 	resp   mcproto.Response
 	pairer mcproto.Pairer
 
-	slots    []*slot
-	head     int
+	slots []*slot
+	head  int
+	// pins is the upstream connection this client uses for each server (by index in the loop's current
+	// generation): all of a client's requests to one server share a connection, so they reach memcached in the
+	// client's order even with connections_per_server > 1.
+	pins     []*upConn
 	scratch  []byte
 	quitting bool
 	closed   bool
@@ -232,7 +236,10 @@ func (cl *pclient) fromClient() gnet.Action {
 		cl.pairer.Request(r, now)
 		cl.route(st, r, frame, now)
 	}
-	_, _ = c.Discard(pos)
+	if pos > 0 {
+		// gnet's Discard(0) empties the whole inbound buffer: never call it with nothing consumed.
+		_, _ = c.Discard(pos)
+	}
 	clientBytesIn.Add(pos)
 	cl.flush(now)
 	if c.InboundBuffered() > cl.s.cfg.MaxClientBuffer {
@@ -293,8 +300,24 @@ func (cl *pclient) route(st *poolState, r *mcproto.Request, frame []byte, now in
 		out = cl.stripMetaFlag(frame, r, 'q')
 		sr.suppress = metaSuppress(r.Cmd)
 	}
-	cl.pl.conn(us).send(out, sr, now)
+	cl.connFor(idx, us).send(out, sr, now)
 	cl.shadow(st, key, frame)
+}
+
+// connFor returns the client's connection to server us (index idx), pinning one on first use. A pin is
+// dropped when its connection dies or the index now names another server (after a reload).
+func (cl *pclient) connFor(idx int, us *upServer) *upConn {
+	if idx < len(cl.pins) {
+		if uc := cl.pins[idx]; uc != nil && !uc.dead && uc.srv == us {
+			return uc
+		}
+	}
+	uc := cl.pl.conn(us, cl.reqP.Protocol() == mcproto.ProtoBinary)
+	for len(cl.pins) <= idx {
+		cl.pins = append(cl.pins, nil)
+	}
+	cl.pins[idx] = uc
+	return uc
 }
 
 var versionString = "membench-pool"
@@ -383,7 +406,7 @@ func (cl *pclient) routeGet(st *poolState, r *mcproto.Request, frame []byte, now
 		}
 		sl := cl.newSlot()
 		sr := cl.pl.newSub(sl, subGet)
-		cl.pl.conn(us).send(frame, sr, now)
+		cl.connFor(first, us).send(frame, sr, now)
 		if st.shadow != nil {
 			cl.shadowFrame(st, r.Keys, frame)
 		}
@@ -424,7 +447,7 @@ func (cl *pclient) routeGet(st *poolState, r *mcproto.Request, frame []byte, now
 			cl.pl.release(sr)
 			continue
 		}
-		cl.pl.conn(us).send(append(lines[idx], '\r', '\n'), sr, now)
+		cl.connFor(idx, us).send(append(lines[idx], '\r', '\n'), sr, now)
 	}
 	if st.shadow != nil {
 		cl.shadowFrame(st, r.Keys, frame)
@@ -447,7 +470,7 @@ func (cl *pclient) fanout(st *poolState, r *mcproto.Request, frame []byte, now i
 			continue
 		}
 		sr := cl.pl.newSub(sl, subFanout)
-		cl.pl.conn(us).send(out, sr, now)
+		cl.connFor(idx, us).send(out, sr, now)
 		sent++
 	}
 	if sent == 0 {
@@ -514,7 +537,7 @@ func (cl *pclient) sendShadow(st *poolState, idx int, frame []byte) {
 		shadowDropped.Inc()
 		return
 	}
-	uc := cl.pl.conn(us)
+	uc := cl.pl.conn(us, cl.reqP.Protocol() == mcproto.ProtoBinary)
 	if (uc.c == nil && len(uc.out) > st.cfg.Shadow.MaxBuffer) ||
 		(uc.c != nil && uc.c.OutboundBuffered() > st.cfg.Shadow.MaxBuffer) {
 		shadowDropped.Inc()
@@ -577,7 +600,7 @@ func (cl *pclient) routeBinary(st *poolState, r *mcproto.Request, frame []byte, 
 			}
 		}
 	}
-	cl.pl.conn(us).send(out, sr, now)
+	cl.connFor(idx, us).send(out, sr, now)
 	cl.shadow(st, r.Keys[0], frame)
 }
 
@@ -604,7 +627,7 @@ func (cl *pclient) binaryFanout(st *poolState, r *mcproto.Request, frame []byte,
 		}
 		sr := cl.pl.newSub(sl, subSingle)
 		sr.suppress = func(*mcproto.Response) bool { return true }
-		cl.pl.conn(us).send(out, sr, now)
+		cl.connFor(idx, us).send(out, sr, now)
 		sent++
 	}
 	if !sl.noreply {

@@ -48,6 +48,8 @@ type upConn struct {
 	out  []byte    // bytes queued while dialing
 	fifo []*subReq
 	head int
+	// binary: carries binary-protocol requests only (memcached fixes the protocol at the first byte)
+	binary bool
 	// response framing
 	respP mcproto.ResponseParser
 	resp  mcproto.Response
@@ -123,17 +125,30 @@ func (pl *poolLoop) refresh() *poolState {
 	return st
 }
 
-// conn returns a connection to server us, dialing one if the loop has fewer than connections_per_server.
-func (pl *poolLoop) conn(us *upServer) *upConn {
+// conn returns a connection to server us for text (meta included) or binary requests, dialing one if the loop
+// has fewer than connections_per_server of that protocol. memcached fixes a connection's protocol at its first
+// byte, so text and binary requests never share an upstream connection.
+func (pl *poolLoop) conn(us *upServer, binary bool) *upConn {
 	want := pl.st.cfg.ConnectionsPerServer
-	if len(us.conns) < want {
-		uc := &upConn{pl: pl, srv: us}
+	have := 0
+	for _, uc := range us.conns {
+		if uc.binary == binary {
+			have++
+		}
+	}
+	if have < want {
+		uc := &upConn{pl: pl, srv: us, binary: binary}
 		us.conns = append(us.conns, uc)
 		pl.dial(uc)
 		return uc
 	}
-	us.rr = (us.rr + 1) % len(us.conns)
-	return us.conns[us.rr]
+	for range us.conns {
+		us.rr = (us.rr + 1) % len(us.conns)
+		if uc := us.conns[us.rr]; uc.binary == binary {
+			return uc
+		}
+	}
+	panic("BUG: no upstream connection of the wanted protocol after counting one")
 }
 
 func (pl *poolLoop) dial(uc *upConn) {
@@ -231,7 +246,6 @@ func (uc *upConn) fromUpstream() gnet.Action {
 		}
 		if err != nil {
 			upBadResponses.Inc()
-			_, _ = c.Discard(pos)
 			uc.failAll("SERVER_ERROR bad response from upstream", true)
 			return gnet.Close
 		}
@@ -257,9 +271,12 @@ func (uc *upConn) fromUpstream() gnet.Action {
 			}
 		}
 	}
-	_, _ = c.Discard(pos)
-	if uc.srv.h != nil && pos > 0 {
-		uc.srv.h.ok()
+	if pos > 0 {
+		// gnet's Discard(0) empties the whole inbound buffer: a partial answer must stay for the next read.
+		_, _ = c.Discard(pos)
+		if uc.srv.h != nil {
+			uc.srv.h.ok()
+		}
 	}
 	for _, cl := range touched[:nt] {
 		cl.flush(now)
@@ -283,7 +300,9 @@ func (sr *subReq) consume(r *mcproto.Response, frame []byte) bool {
 			}
 			h := fnvHasher{}.HashKey(r.Key)
 			for i, kh := range sr.keyHashes {
-				if kh == h {
+				// A key asked twice ("get a b a") is answered twice, in order: fill the first position still
+				// empty.
+				if kh == h && sl.vals[sr.keyIdx[i]] == nil {
 					sl.vals[sr.keyIdx[i]] = append(sl.vals[sr.keyIdx[i]][:0], frame...)
 					break
 				}
@@ -380,9 +399,14 @@ func (uc *upConn) closeIfIdle() {
 }
 
 // updateOldest recomputes the loop's oldest waiting request time (cheap: only heads matter).
-func (uc *upConn) updateOldest() {
+func (uc *upConn) updateOldest() { uc.pl.updateOldest() }
+
+// updateOldest looks at every server the loop still has connections to, including servers a reload removed
+// whose answers are still awaited (byAddr holds those until their connections close), so the pool timeout
+// covers their requests too.
+func (pl *poolLoop) updateOldest() {
 	var oldest int64
-	for _, us := range uc.pl.servers {
+	for _, us := range pl.byAddr {
 		for _, c := range us.conns {
 			if c.pending() > 0 {
 				if t := c.fifo[c.head].sent; oldest == 0 || t < oldest {
@@ -391,7 +415,7 @@ func (uc *upConn) updateOldest() {
 			}
 		}
 	}
-	uc.pl.oldest.Store(oldest)
+	pl.oldest.Store(oldest)
 }
 
 // checkTimeouts fails the connections whose oldest request waited longer than the pool timeout.
@@ -401,7 +425,7 @@ func (pl *poolLoop) checkTimeouts(context.Context) error {
 		return nil
 	}
 	cutoff := time.Now().UnixNano() - int64(st.cfg.Timeout)
-	for _, us := range pl.servers {
+	for _, us := range pl.byAddr {
 		for _, uc := range append([]*upConn(nil), us.conns...) {
 			if uc.pending() > 0 && uc.fifo[uc.head].sent < cutoff {
 				poolTimeouts.Inc()
@@ -409,19 +433,7 @@ func (pl *poolLoop) checkTimeouts(context.Context) error {
 			}
 		}
 	}
-	if len(pl.servers) > 0 && len(pl.servers[0].conns) >= 0 {
-		var oldest int64
-		for _, us := range pl.servers {
-			for _, c := range us.conns {
-				if c.pending() > 0 {
-					if t := c.fifo[c.head].sent; oldest == 0 || t < oldest {
-						oldest = t
-					}
-				}
-			}
-		}
-		pl.oldest.Store(oldest)
-	}
+	pl.updateOldest()
 	return nil
 }
 

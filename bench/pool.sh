@@ -1,0 +1,150 @@
+#!/usr/bin/env bash
+# Pool mode against twemproxy: three memcached servers on loopback, nutcracker (ketama, fnv1a_64) and
+# `membench proxy` in pool mode (same servers, same hash, recording ON) in front of them, each driven by the
+# same memcaslap runs. Prints a markdown table of ops/s and proxy CPU seconds (utime+stime from /proc/PID/stat)
+# per million requests.
+#
+#   bench/pool.sh                 # from the repository root; about 1 minute
+#   DURATION=20s bench/pool.sh    # longer runs
+#
+# Everything listens on 127.0.0.1 on free ports and is killed by PID on exit. The clients, the proxies and the
+# servers share the machine's cores: compare the rows with each other, not with other machines.
+set -euo pipefail
+
+DURATION=${DURATION:-10s}
+THREADS=${THREADS:-1}
+CONCURRENCY=${CONCURRENCY:-32}
+
+cd "$(dirname "$0")/.."
+for bin in memcached nutcracker memcaslap go python3; do
+	if ! command -v "$bin" >/dev/null && [[ ! -x /usr/sbin/$bin ]]; then
+		echo "pool.sh: $bin not found (install it: sudo scripts/install-deps.sh)" >&2
+		exit 1
+	fi
+done
+NUTCRACKER=$(command -v nutcracker || echo /usr/sbin/nutcracker)
+
+WORK=$(mktemp -d /tmp/membench-pool-bench.XXXXXX)
+PIDS=()
+cleanup() {
+	for pid in "${PIDS[@]}"; do
+		kill "$pid" 2>/dev/null || true
+	done
+	for pid in "${PIDS[@]}"; do
+		wait "$pid" 2>/dev/null || true
+	done
+	rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+free_port() {
+	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# wait_port PORT: until something accepts on 127.0.0.1:PORT, at most 10 s.
+wait_port() {
+	for _ in $(seq 100); do
+		if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then
+			return 0
+		fi
+		sleep 0.1
+	done
+	echo "pool.sh: nothing accepts on 127.0.0.1:$1 after 10s" >&2
+	exit 1
+}
+
+# cpu_ticks PID: utime+stime of the process, in clock ticks.
+cpu_ticks() {
+	# Fields after the ")" that ends the command name: state is field 3, utime 14, stime 15.
+	awk '{ sub(/.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"
+}
+HZ=$(getconf CLK_TCK)
+
+echo "building membench…" >&2
+go build -o "$WORK/membench" ./cmd/membench
+
+# Three memcached servers.
+SERVERS=()
+for i in 1 2 3; do
+	port=$(free_port)
+	memcached -l 127.0.0.1 -p "$port" -U 0 -t 1 -m 256 -u "$(id -un)" &
+	PIDS+=($!)
+	wait_port "$port"
+	SERVERS+=("127.0.0.1:$port")
+done
+
+# nutcracker: ketama, fnv1a_64, no ejection.
+NC_PORT=$(free_port)
+NC_STATS=$(free_port)
+{
+	echo "pool:"
+	echo "  listen: 127.0.0.1:$NC_PORT"
+	echo "  hash: fnv1a_64"
+	echo "  distribution: ketama"
+	echo "  auto_eject_hosts: false"
+	echo "  timeout: 1000"
+	echo "  servers:"
+	for s in "${SERVERS[@]}"; do
+		echo "    - $s:1"
+	done
+} >"$WORK/nutcracker.yml"
+"$NUTCRACKER" -c "$WORK/nutcracker.yml" -s "$NC_STATS" -a 127.0.0.1 -o "$WORK/nutcracker.log" \
+	-p "$WORK/nutcracker.pid" &
+NC_PID=$!
+PIDS+=($NC_PID)
+wait_port "$NC_PORT"
+
+# membench proxy in pool mode, recording.
+MB_PORT=$(free_port)
+UPSTREAMS=$(
+	IFS=,
+	echo "${SERVERS[*]}"
+)
+"$WORK/membench" proxy --listen "127.0.0.1:$MB_PORT" --upstream "$UPSTREAMS" --hash fnv1a_64 \
+	--record "$WORK/pool.mbp" --metrics-listen "" >"$WORK/membench.out" 2>"$WORK/membench.log" &
+MB_PID=$!
+PIDS+=($MB_PID)
+wait_port "$MB_PORT"
+
+ROWS=()
+# run NAME PID PORT WORKLOAD ARGS…: one memcaslap run against 127.0.0.1:PORT, measuring PID's CPU.
+run() {
+	local name=$1 pid=$2 port=$3 workload=$4
+	shift 4
+	local before after out ops tps
+	before=$(cpu_ticks "$pid")
+	out=$(timeout 60 memcaslap -s "127.0.0.1:$port" -T "$THREADS" -c "$CONCURRENCY" -t "$DURATION" "$@" 2>&1)
+	after=$(cpu_ticks "$pid")
+	ops=$(sed -n 's/.*Ops: \([0-9]*\).*/\1/p' <<<"$out" | tail -1)
+	tps=$(sed -n 's/.*TPS: \([0-9]*\).*/\1/p' <<<"$out" | tail -1)
+	if [[ -z $ops || $ops -eq 0 ]]; then
+		echo "pool.sh: memcaslap against $name did no operation:" >&2
+		echo "$out" >&2
+		exit 1
+	fi
+	ROWS+=("$(awk -v n="$name" -v w="$workload" -v ops="$ops" -v tps="$tps" -v t=$((after - before)) -v hz="$HZ" \
+		'BEGIN { cpu = t / hz; printf "| %s | %s | %d | %d | %.2f | %.2f |", n, w, tps, ops, cpu, cpu / ops * 1e6 }')")
+}
+
+for workload in "get/set 9:1" "multi-get 10 keys"; do
+	args=()
+	if [[ $workload == multi-get* ]]; then
+		args=(-d 10)
+	fi
+	run "nutcracker 0.5.0" "$NC_PID" "$NC_PORT" "$workload" "${args[@]}"
+	run "membench pool (recording)" "$MB_PID" "$MB_PORT" "$workload" "${args[@]}"
+done
+
+# Stop membench cleanly so the profile is complete, and report what it recorded.
+kill -TERM "$MB_PID"
+wait "$MB_PID" || true
+RECORDED=$(grep -o '[0-9]* events recorded, [0-9]* dropped' "$WORK/membench.out" || echo "no summary")
+
+echo
+echo "memcaslap -T $THREADS -c $CONCURRENCY -t $DURATION; 3 memcached -t 1; $(nproc) CPUs shared by clients, proxies and servers"
+echo
+echo "| proxy | workload | ops/s | ops | proxy CPU s | proxy CPU s per 1M ops |"
+echo "|---|---|---:|---:|---:|---:|"
+printf '%s\n' "${ROWS[@]}"
+echo
+echo "membench profile: $RECORDED"
