@@ -509,19 +509,29 @@ func (cl *pclient) shadow(st *poolState, key, frame []byte) {
 	if st.shadow == nil || frame == nil {
 		return
 	}
-	if (fnvHasher{}).HashKey(key)^shadowSalt >= st.shadowBound {
+	if shadowHash(key) >= st.shadowBound {
 		return
 	}
 	cl.sendShadow(st, st.shadow.Pick(key), frame)
 }
 
-// shadowSalt decorrelates shadow selection from the recorder's sampling.
-const shadowSalt = 0x9e3779b97f4a7c15
+// shadowHash selects keys for shadowing: 64-bit FNV-1a of the key finished with murmur3's fmix64, so that
+// sequential key names spread evenly (plain FNV-1a's high bits do not) and the selection is unrelated to the
+// recorder's keyed sampling. A key is copied when shadowHash(key) < fraction·2^64.
+func shadowHash(key []byte) uint64 {
+	h := fnvHasher{}.HashKey(key)
+	h ^= h >> 33
+	h *= 0xff51afd7ed558ccd
+	h ^= h >> 33
+	h *= 0xc4ceb9fe1a85ec53
+	h ^= h >> 33
+	return h
+}
 
 // shadowFrame copies a multi-get to the shadow server of its first selected key.
 func (cl *pclient) shadowFrame(st *poolState, keys [][]byte, frame []byte) {
 	for _, k := range keys {
-		if (fnvHasher{}).HashKey(k)^shadowSalt < st.shadowBound {
+		if shadowHash(k) < st.shadowBound {
 			cl.sendShadow(st, st.shadow.Pick(k), frame)
 			return
 		}
