@@ -548,8 +548,11 @@ func (cl *pclient) sendShadow(st *poolState, idx int, frame []byte) {
 		return
 	}
 	uc := cl.pl.conn(us, cl.reqP.Protocol() == mcproto.ProtoBinary)
-	if (uc.c == nil && len(uc.out) > st.cfg.Shadow.MaxBuffer) ||
-		(uc.c != nil && uc.c.OutboundBuffered() > st.cfg.Shadow.MaxBuffer) {
+	buffered := len(uc.out)
+	if uc.c != nil {
+		buffered += uc.c.OutboundBuffered()
+	}
+	if buffered > st.cfg.Shadow.MaxBuffer {
 		shadowDropped.Inc()
 		return
 	}

@@ -27,6 +27,28 @@ type poolLoop struct {
 	// approximate (updated when requests are sent and answered), read by the timeout ticker.
 	oldest atomic.Int64
 	free   []*subReq
+	// dirty lists connections with bytes in out; flushScheduled means a flush task is queued on the loop.
+	// Requests of all clients that arrive in one poll round go upstream in one write per connection, as
+	// twemproxy coalesces them, instead of one write per request.
+	dirty          []*upConn
+	flushScheduled bool
+}
+
+// flushDirty writes every connection's queued bytes; it runs as a loop task after the current poll round.
+func (pl *poolLoop) flushDirty(context.Context) error {
+	pl.flushScheduled = false
+	for i, uc := range pl.dirty {
+		pl.dirty[i] = nil
+		uc.isDirty = false
+		if uc.c == nil || uc.dead || len(uc.out) == 0 {
+			continue
+		}
+		_, _ = uc.c.Write(uc.out)
+		upBytesOut.Add(len(uc.out))
+		uc.out = uc.out[:0]
+	}
+	pl.dirty = pl.dirty[:0]
+	return nil
 }
 
 // upServer is one server's connections in one loop.
@@ -51,9 +73,10 @@ type upConn struct {
 	// binary: carries binary-protocol requests only (memcached fixes the protocol at the first byte)
 	binary bool
 	// response framing
-	respP mcproto.ResponseParser
-	resp  mcproto.Response
-	dead  bool
+	respP   mcproto.ResponseParser
+	resp    mcproto.Response
+	dead    bool
+	isDirty bool // listed in pl.dirty
 }
 
 // subKind is how a forwarded request's answer is consumed.
@@ -181,10 +204,10 @@ func (uc *upConn) opened(c gnet.Conn) gnet.Action {
 		return gnet.Close
 	}
 	uc.c = c
-	if len(uc.out) > 0 {
+	if len(uc.out) > 0 && !uc.isDirty {
 		_, _ = c.Write(uc.out)
 		upBytesOut.Add(len(uc.out))
-		uc.out = nil
+		uc.out = uc.out[:0]
 	}
 	return gnet.None
 }
@@ -201,12 +224,19 @@ func (uc *upConn) send(b []byte, sr *subReq, now int64) {
 			uc.srv.h.requests.Inc()
 		}
 	}
-	if uc.c == nil {
-		uc.out = append(uc.out, b...)
-		return
+	uc.out = append(uc.out, b...)
+	if uc.c == nil || uc.isDirty {
+		return // written by opened, or by the flush already scheduled
 	}
-	_, _ = uc.c.Write(b)
-	upBytesOut.Add(len(b))
+	uc.isDirty = true
+	pl := uc.pl
+	pl.dirty = append(pl.dirty, uc)
+	if !pl.flushScheduled {
+		pl.flushScheduled = true
+		if err := pl.el.Execute(context.Background(), gnet.RunnableFunc(pl.flushDirty)); err != nil {
+			_ = pl.flushDirty(context.Background()) // the loop is stopping: write now
+		}
+	}
 }
 
 func (uc *upConn) pending() int { return len(uc.fifo) - uc.head }

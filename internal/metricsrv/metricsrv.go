@@ -1,5 +1,5 @@
-// Package metricsrv serves the process's VictoriaMetrics/metrics registry as Prometheus text on /metrics. The
-// proxy and the tap share it; neither mode imports the other.
+// Package metricsrv serves the process's VictoriaMetrics/metrics registry as Prometheus text on /metrics, and
+// Go's pprof handlers under /debug/pprof/. The proxy and the tap share it; neither mode imports the other.
 package metricsrv
 
 import (
@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
@@ -31,6 +32,11 @@ func Start(addr string) (*Server, error) {
 		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
 		metrics.WritePrometheus(w, true)
 	})
+	// Profiling on the same (loopback by default) listener, for "where does the time go" questions.
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
 	s := &Server{srv: &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}, ln: ln}
 	go func() {
 		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
