@@ -205,6 +205,15 @@ loop:
 			requestsByCmd[r.Cmd].Inc()
 			l.pairer.Request(r, now)
 			pos += n
+			if r.Cmd == mcproto.CmdQuit {
+				// memcached closes after quit and never reads what follows: forwarding it would only earn the
+				// client "upstream connection closed" errors that memcached itself never sends.
+				l.dead = true
+				flush()
+				pos = len(buf)
+				fwdStart = pos
+				break loop
+			}
 		case err == mcproto.ErrIncomplete:
 			if r.FrameLen == 0 || r.HeaderLen > len(rest) {
 				break loop // wait for the rest of the header
@@ -271,7 +280,10 @@ loop:
 		}
 	}
 	flush()
-	_, _ = c.Discard(pos)
+	if pos > 0 {
+		// gnet's Discard(0) empties the whole inbound buffer: a partial request must stay for the next read.
+		_, _ = c.Discard(pos)
+	}
 	clientBytesIn.Add(pos)
 	if len(local) > 0 {
 		localAnswers.Inc()

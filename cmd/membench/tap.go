@@ -1,0 +1,441 @@
+// The tap subcommand: flags and config file → configs.Tap → a packet source (live interface or capture file)
+// and a tap.Tap, plus signals (SIGTERM/SIGINT stop and flush the profile) and the summary printed at exit.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os/signal"
+	"strconv"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/membench/membench/configs"
+	"github.com/membench/membench/internal/metricsrv"
+	"github.com/membench/membench/profile"
+	"github.com/membench/membench/tap"
+)
+
+const tapUsage = `membench tap — a passive recorder: memcached traffic from packets, no proxy in the path.
+
+Usage: membench tap --interface IF [flags]      (live capture; needs root or cap_net_raw,cap_net_admin)
+       membench tap --pcap FILE [flags]         (read a pcap or pcapng file)
+
+Both directions of every TCP connection to the memcached port(s) are reassembled (reordering,
+retransmissions, overlaps, FIN/RST), framed (text, meta and binary protocols) and paired; times and
+latencies come from packet timestamps. Connections already open when the capture starts, and bytes the
+capture lost, are resynchronised on the next frame boundary: nothing is guessed, what cannot be paired is
+counted (and requests whose response was lost are recorded with status lost). Reading the same file with
+the same salt file always gives a byte-identical profile.
+
+Flags (override the config file):
+  --config FILE            TOML config (see configs/tap.toml)
+  --interface IF           capture live on IF (e.g. lo, eth0)
+  --pcap FILE              read a pcap/pcapng file instead
+  --port LIST              memcached server port(s), comma-separated (default 11211)
+  --bpf EXPR               capture filter (default: tcp and (port P or ...))
+  --promisc                promiscuous mode
+  --snaplen BYTES          capture length per packet (default 262144: whole packets)
+  --buffer-size BYTES      kernel capture buffer (default 67108864)
+  --immediate-mode=false   pack packets into the kernel ring and read them in blocks: far fewer drops on a
+                           busy host (timestamps, so latencies, are the kernel's either way)
+  --duration D             stop after D (live: wall clock; file: capture time from its first packet)
+  --record FILE            write a profile here (omit to only count)
+  --salt-file FILE         hashing secret from 'membench salt' (default: random, uncorrelatable)
+  --host-label NAME        label stored in the profile header
+  --sample-rate R          keep this fraction of keys, (0,1] (default 1)
+  --namespace-delimiter C  namespace prefix delimiter ("" turns it off; default ":")
+  --metrics-listen ADDR    Prometheus /metrics (default 127.0.0.1:9151; "" turns it off)
+  --max-flows N            connections tracked at once (default 65536)
+  --max-flow-buffer BYTES  bytes one connection may hold while segments are missing (default 4 MiB)
+  --max-total-buffer BYTES the same over all connections (default 256 MiB)
+  --reorder-window D       capture time a missing segment is waited for before it counts as lost (250ms)
+  --idle-timeout D         forget connections idle this long, capture time (default 2m)
+
+Signals: SIGTERM/SIGINT stop the capture and flush the profile.
+
+Examples:
+  membench tap --interface eth0 --port 11211 --record out.mbp --salt-file salt.hex
+  membench tap --interface lo --port 11211,11212 --duration 60s --record out.mbp
+  membench tap --pcap traffic.pcapng --port 11211 --record out.mbp --salt-file salt.hex
+  sudo setcap cap_net_raw,cap_net_admin+eip ./membench   # capture without root
+`
+
+// tapConfig maps command-line flags onto a configs.Tap. Only flags the user set override the file.
+func tapConfig(args []string, stdout io.Writer) (configs.Tap, error) {
+	fs := flag.NewFlagSet("tap", flag.ContinueOnError)
+	var (
+		configFile = fs.String("config", "", "")
+		iface      = fs.String("interface", "", "")
+		pcapFile   = fs.String("pcap", "", "")
+		ports      = fs.String("port", "", "")
+		bpf        = fs.String("bpf", "", "")
+		promisc    = fs.Bool("promisc", false, "")
+		immediate  = fs.Bool("immediate-mode", true, "")
+		snaplen    = fs.Int("snaplen", 0, "")
+		bufSize    = fs.Int("buffer-size", 0, "")
+		duration   = fs.Duration("duration", 0, "")
+		record     = fs.String("record", "", "")
+		saltFile   = fs.String("salt-file", "", "")
+		hostLabel  = fs.String("host-label", "", "")
+		sampleRate = fs.Float64("sample-rate", 0, "")
+		nsDelim    = fs.String("namespace-delimiter", "", "")
+		metricsL   = fs.String("metrics-listen", "", "")
+		queueSize  = fs.Int("queue-size", 0, "")
+		flushIv    = fs.Duration("flush-interval", 0, "")
+		maxFlows   = fs.Int("max-flows", 0, "")
+		maxFlowBuf = fs.Int("max-flow-buffer", 0, "")
+		maxTotBuf  = fs.Int("max-total-buffer", 0, "")
+		reorder    = fs.Duration("reorder-window", 0, "")
+		idle       = fs.Duration("idle-timeout", 0, "")
+	)
+	pos, err := parseArgs(fs, tapUsage, args, stdout)
+	if err != nil {
+		return configs.Tap{}, err
+	}
+	if len(pos) > 0 {
+		return configs.Tap{}, fmt.Errorf("unexpected argument %q: %w", pos[0], errUsage)
+	}
+	cfg, err := configs.LoadTap(*configFile)
+	if err != nil {
+		return cfg, err
+	}
+	set := flagsSet(fs)
+	str := func(name string, dst *string, v string) {
+		if set[name] {
+			*dst = v
+		}
+	}
+	num := func(name string, dst *int, v int) {
+		if set[name] {
+			*dst = v
+		}
+	}
+	dur := func(name string, dst *configs.Duration, v time.Duration) {
+		if set[name] {
+			*dst = configs.Duration(v)
+		}
+	}
+	str("interface", &cfg.Interface, *iface)
+	str("pcap", &cfg.Pcap, *pcapFile)
+	str("bpf", &cfg.BPF, *bpf)
+	str("record", &cfg.Record, *record)
+	str("salt-file", &cfg.SaltFile, *saltFile)
+	str("host-label", &cfg.HostLabel, *hostLabel)
+	str("namespace-delimiter", &cfg.NamespaceDelimiter, *nsDelim)
+	str("metrics-listen", &cfg.MetricsListen, *metricsL)
+	if set["interface"] && !set["pcap"] {
+		cfg.Pcap = "" // a flag chooses the source even when the file named the other one
+	}
+	if set["pcap"] && !set["interface"] {
+		cfg.Interface = ""
+	}
+	if set["port"] {
+		p, err := configs.ParsePorts(*ports)
+		if err != nil {
+			return cfg, fmt.Errorf("--port: %v: %w", err, errUsage)
+		}
+		cfg.Ports = p
+	}
+	if set["promisc"] {
+		cfg.Promiscuous = *promisc
+	}
+	if set["immediate-mode"] {
+		cfg.ImmediateMode = *immediate
+	}
+	if set["sample-rate"] {
+		cfg.SampleRate = *sampleRate
+	}
+	num("snaplen", &cfg.SnapLen, *snaplen)
+	num("buffer-size", &cfg.BufferSize, *bufSize)
+	num("queue-size", &cfg.QueueSize, *queueSize)
+	num("max-flows", &cfg.MaxFlows, *maxFlows)
+	num("max-flow-buffer", &cfg.MaxFlowBuffer, *maxFlowBuf)
+	num("max-total-buffer", &cfg.MaxTotalBuffer, *maxTotBuf)
+	dur("duration", &cfg.Duration, *duration)
+	dur("flush-interval", &cfg.FlushInterval, *flushIv)
+	dur("reorder-window", &cfg.ReorderWindow, *reorder)
+	dur("idle-timeout", &cfg.IdleTimeout, *idle)
+	if err := cfg.Validate(); err != nil {
+		if *configFile != "" {
+			return cfg, fmt.Errorf("%s: %w", *configFile, err)
+		}
+		return cfg, fmt.Errorf("%v (use --interface or --pcap, see --help): %w", err, errUsage)
+	}
+	return cfg, nil
+}
+
+// peekedSource hands out a packet read ahead (to learn the capture's start time) before the rest.
+type peekedSource struct {
+	tap.Source
+	data   []byte
+	ts     int64
+	lt     tap.LinkType
+	err    error
+	peeked bool
+}
+
+func (p *peekedSource) ReadPacket() ([]byte, int64, tap.LinkType, error) {
+	if p.peeked {
+		p.peeked = false
+		return p.data, p.ts, p.lt, p.err
+	}
+	return p.Source.ReadPacket()
+}
+
+func runTap(args []string, stdout, stderr io.Writer) error {
+	cfg, err := tapConfig(args, stdout)
+	if err != nil {
+		return err
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	var src tap.Source
+	created := time.Now()
+	if cfg.Pcap != "" {
+		if src, err = tap.OpenFile(cfg.Pcap, cfg.BPF); err != nil {
+			return err
+		}
+		// The profile's creation time is the capture's, so the same file always gives the same profile.
+		ps := &peekedSource{Source: src, peeked: true}
+		ps.data, ps.ts, ps.lt, ps.err = src.ReadPacket()
+		ps.data = append([]byte(nil), ps.data...)
+		if ps.err == nil {
+			created = time.Unix(0, ps.ts)
+		} else {
+			created = time.Unix(0, 0)
+		}
+		src = ps
+	} else if src, err = tap.OpenLive(&cfg); err != nil {
+		return err
+	}
+	defer src.Close()
+
+	offline := cfg.Pcap != ""
+	var rec *recorder
+	var sink *batchSink
+	var opts tap.Options
+	opts.Logger = log
+	if cfg.Record != "" {
+		set := recordSettings{
+			mode: "tap", path: cfg.Record, saltFile: cfg.SaltFile, hostLabel: cfg.HostLabel,
+			sampleRate: cfg.SampleRate, nsDelim: cfg.NamespaceDelimiter, queueSize: cfg.QueueSize,
+			flushInterval: time.Duration(cfg.FlushInterval), compress: cfg.Compress,
+		}
+		if offline {
+			// Whole blocks only and no queue: block boundaries and events must not depend on timing.
+			set.flushInterval, set.queueSize = -1, 1
+		}
+		if rec, err = openTapRecorder(set, created, stderr); err != nil {
+			return err
+		}
+		opts.Anonymizer = rec.anon
+		sink = newBatchSink(rec.writer, offline)
+		opts.Record, opts.Flush = sink.put, sink.flush
+	}
+	tp, err := tap.New(cfg, opts)
+	if err != nil {
+		if rec != nil {
+			rec.queue.Close()
+		}
+		return err
+	}
+	if cfg.MetricsListen != "" {
+		msrv, err := metricsrv.Start(cfg.MetricsListen)
+		if err != nil {
+			if rec != nil {
+				rec.queue.Close()
+			}
+			return err
+		}
+		defer msrv.Close()
+	}
+	source := cfg.Pcap
+	if !offline {
+		source = "interface " + cfg.Interface
+	}
+	log.Info("tap started", "source", source, "filter", tap.CaptureFilter(&cfg), "record", cfg.Record,
+		"metrics", cfg.MetricsListen)
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	done := make(chan struct{})
+	if rec != nil {
+		go func() {
+			tick := time.NewTicker(time.Second)
+			defer tick.Stop()
+			for {
+				select {
+				case <-done:
+					return
+				case <-tick.C:
+					tap.ReportProfileBytes(rec.bytesWritten())
+				}
+			}
+		}()
+	}
+	runErr := tp.Run(ctx, src)
+	close(done)
+	st := tp.Stats()
+	var closeErr error
+	if rec != nil {
+		closeErr = sink.close()
+		if err := rec.queue.Close(); closeErr == nil {
+			closeErr = err
+		}
+		tap.ReportProfileBytes(rec.bytesWritten())
+		st.Events -= sink.dropped.Load()
+		st.EventsDropped += sink.dropped.Load()
+	}
+	fmt.Fprintf(stdout, "membench tap: %s\n", st.String())
+	if rec != nil {
+		fmt.Fprintf(stdout, "membench tap: %d events recorded, %d bytes; profile: %s\n", st.Events,
+			rec.bytesWritten(), rec.path)
+	}
+	if runErr != nil {
+		return runErr
+	}
+	if closeErr != nil {
+		return fmt.Errorf("cannot finish profile %s: %w", rec.path, closeErr)
+	}
+	return nil
+}
+
+// openTapRecorder is openRecorder with the profile's creation time given: the first packet's timestamp when
+// reading a file, so that its header, like its events, depends only on the capture.
+func openTapRecorder(set recordSettings, created time.Time, stderr io.Writer) (*recorder, error) {
+	nsOn := set.nsDelim != ""
+	var delim byte = profile.DefaultNSDelim
+	if nsOn {
+		delim = set.nsDelim[0]
+	}
+	var anon *profile.Anonymizer
+	if set.saltFile != "" {
+		secret, err := profile.LoadSaltFile(set.saltFile)
+		if err != nil {
+			return nil, fmt.Errorf("cannot use --salt-file: %w", err)
+		}
+		anon = profile.NewAnonymizer(secret, delim, nsOn)
+	} else {
+		anon = profile.RandomAnonymizer(delim, nsOn)
+		fmt.Fprintln(stderr, "membench:", profile.RandomSaltWarning)
+	}
+	h := profile.Header{
+		Created:         created,
+		Mode:            set.mode,
+		Host:            set.hostLabel,
+		SaltFingerprint: anon.Fingerprint(),
+		Settings: map[string]string{
+			"sample_rate":         strconv.FormatFloat(set.sampleRate, 'g', -1, 64),
+			"namespace_delimiter": set.nsDelim,
+			"membench_version":    version,
+		},
+	}
+	comp := profile.CompressionZstd
+	if !set.compress {
+		comp = profile.CompressionNone
+	}
+	w, err := profile.NewWriter(set.path, h, profile.WriterOptions{FlushInterval: set.flushInterval, Compression: comp})
+	if err != nil {
+		return nil, fmt.Errorf("cannot open the profile (--record): %w", err)
+	}
+	return &recorder{set: set, anon: anon, writer: w, path: set.path, files: []string{set.path},
+		queue: profile.NewQueue(w, set.queueSize)}, nil
+}
+
+// batchSink hands events to a goroutine that writes them to the profile, in batches and in order, so the
+// profile's encoding and compression run beside the packet loop. Offline it waits when the writer is behind
+// (every event is written, the profile depends only on the file); live it drops a batch instead, counted,
+// because stalling the capture would make the kernel drop packets.
+type batchSink struct {
+	w       *profile.Writer
+	wait    bool
+	cur     []profile.Event
+	full    chan []profile.Event
+	free    chan []profile.Event
+	done    chan struct{}
+	dropped atomic.Uint64
+	err     error // the writer's first error; read after done is closed
+}
+
+const sinkBatch = 4096
+
+func newBatchSink(w *profile.Writer, wait bool) *batchSink {
+	s := &batchSink{w: w, wait: wait, full: make(chan []profile.Event, 16), free: make(chan []profile.Event, 17),
+		done: make(chan struct{})}
+	for i := 0; i < 17; i++ {
+		s.free <- make([]profile.Event, 0, sinkBatch)
+	}
+	s.cur = <-s.free
+	go s.run()
+	return s
+}
+
+func (s *batchSink) put(ev *profile.Event) bool {
+	s.cur = append(s.cur, *ev)
+	if len(s.cur) == sinkBatch {
+		s.flush()
+	}
+	return true
+}
+
+// flush hands the current batch to the writer goroutine.
+func (s *batchSink) flush() {
+	if len(s.cur) == 0 {
+		return
+	}
+	if s.wait {
+		s.full <- s.cur
+		s.cur = <-s.free
+		return
+	}
+	select {
+	case s.full <- s.cur:
+		select {
+		case s.cur = <-s.free:
+		default:
+			s.cur = make([]profile.Event, 0, sinkBatch)
+		}
+	default:
+		s.dropped.Add(uint64(len(s.cur)))
+		s.cur = s.cur[:0]
+	}
+}
+
+func (s *batchSink) run() {
+	defer close(s.done)
+	for b := range s.full {
+		for i := range b {
+			if s.err != nil {
+				s.dropped.Add(uint64(len(b) - i))
+				break
+			}
+			s.err = s.w.Write(&b[i])
+		}
+		select {
+		case s.free <- b[:0]:
+		default:
+		}
+	}
+}
+
+// close writes what is left and stops the goroutine; it returns the first write error.
+func (s *batchSink) close() error {
+	s.wait = true
+	s.flush()
+	close(s.full)
+	<-s.done
+	return s.err
+}
+
+func init() {
+	register(&command{
+		name:    "tap",
+		summary: "passive recorder: reassemble memcached traffic from an interface or a pcap file",
+		usage:   tapUsage,
+		run:     runTap,
+	})
+}

@@ -1,0 +1,282 @@
+// The replay's configuration: `membench replay` (a profile or preset turned back into traffic) and the cluster
+// it targets. `membench synth` uses the source, seed and scale fields of the same struct.
+package configs
+
+import (
+	"fmt"
+	"math"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/membench/membench/mcproto"
+	"github.com/membench/membench/ring"
+)
+
+// Replay modes.
+const (
+	ModeTrace     = "trace"
+	ModeSynthetic = "synthetic"
+)
+
+// Arrival processes of an open-loop replay.
+const (
+	ArrivalsPoisson  = "poisson"
+	ArrivalsUniform  = "uniform"
+	ArrivalsRecorded = "recorded"
+)
+
+// Replay configures `membench replay`. TOML keys are the snake_case names in the tags.
+type Replay struct {
+	// Profile is the recorded profile to replay or to fit the synthetic model to.
+	Profile string `toml:"profile"`
+	// Workload is a built-in preset (etc, uniform) used instead of a profile; synthetic mode only.
+	Workload string `toml:"workload"`
+	// Mode is "trace" (the recorded sequence) or "synthetic" (a seeded generator fitted to the source).
+	Mode string `toml:"mode"`
+
+	// Targets are the memcached servers, "host:port" (weight 1) or twemproxy lines "host:port:weight [name]".
+	// Keys are routed over a ketama ring (package ring) with Hash and HashTag.
+	Targets []string `toml:"targets"`
+	Hash    string   `toml:"hash"`
+	HashTag string   `toml:"hash_tag"`
+
+	// Connections folds the replay onto this many client connections (each with one TCP connection per target
+	// and protocol). 0 means one per recorded connection in trace mode and 4 in synthetic mode.
+	Connections int `toml:"connections"`
+	// Pipeline is the most requests in flight per TCP connection in closed loop.
+	Pipeline int `toml:"pipeline"`
+	// Protocol overrides the recorded protocol: "", "text", "meta" or "binary". Presets default to text.
+	Protocol string `toml:"protocol"`
+
+	// Speed scales recorded inter-arrival times in trace mode ("2" replays twice as fast); "max" sends as fast
+	// as the pipeline allows (closed loop).
+	Speed string `toml:"speed"`
+	// Loop replays a trace this many times, or "forever".
+	Loop string `toml:"loop"`
+	// Rate, when > 0, makes the replay open loop at this many requests per second (all shards together), with
+	// Arrivals "poisson" (default) or "uniform"; latency counts from each request's intended send time.
+	Rate     float64 `toml:"rate"`
+	Arrivals string  `toml:"arrivals"`
+	// Duration stops the replay after this long (0: until the source ends, which a synthetic source never
+	// does without Ops).
+	Duration Duration `toml:"duration"`
+	// Ops stops the replay after this many requests (0: no limit).
+	Ops uint64 `toml:"ops"`
+
+	// Seed fixes the synthetic sequence.
+	Seed uint64 `toml:"seed"`
+	// KeysScale multiplies the number of distinct keys of a synthetic workload.
+	KeysScale float64 `toml:"keys_scale"`
+
+	// Warmup stores, before measuring, every key the source reads as existing before any write to it, at its
+	// recorded value size. WarmupTargets, when set, receive those stores instead of Targets (for example the
+	// memcached behind a recording proxy, so the warmup is not recorded).
+	Warmup        bool     `toml:"warmup"`
+	WarmupTargets []string `toml:"warmup_targets"`
+
+	// Timeout fails requests whose response has not arrived after this long; the connection is then reopened.
+	Timeout Duration `toml:"timeout"`
+	// ConnectTimeout bounds each dial.
+	ConnectTimeout Duration `toml:"connect_timeout"`
+	// MaxErrorRatio makes membench exit non-zero when errors/requests exceeds it.
+	MaxErrorRatio float64 `toml:"max_error_ratio"`
+
+	// Shard is "i/n": this node replays its share (connections in trace mode, keys in synthetic mode) of an
+	// n-node run. Every node gets the same config but its own i.
+	Shard string `toml:"shard"`
+
+	// MetricsListen serves Prometheus /metrics; empty disables it.
+	MetricsListen string `toml:"metrics_listen"`
+	// MetricsPush pushes metrics to this URL (VictoriaMetrics import endpoint) every MetricsPushInterval.
+	MetricsPush         string   `toml:"metrics_push"`
+	MetricsPushInterval Duration `toml:"metrics_push_interval"`
+}
+
+// DefaultReplay returns the replay defaults.
+func DefaultReplay() Replay {
+	return Replay{
+		Mode:                ModeTrace,
+		Hash:                "fnv1a_64",
+		Pipeline:            16,
+		Speed:               "1",
+		Loop:                "1",
+		Arrivals:            ArrivalsPoisson,
+		KeysScale:           1,
+		Timeout:             Duration(2 * time.Second),
+		ConnectTimeout:      Duration(time.Second),
+		MaxErrorRatio:       0.01,
+		Shard:               "0/1",
+		MetricsPushInterval: Duration(10 * time.Second),
+	}
+}
+
+// LoadReplay reads a replay config file over the defaults.
+func LoadReplay(path string) (Replay, error) {
+	c := DefaultReplay()
+	if path == "" {
+		return c, nil
+	}
+	err := Load(path, &c)
+	return c, err
+}
+
+// Validate checks every field and names the key to fix.
+func (c *Replay) Validate() error {
+	switch c.Mode {
+	case ModeTrace:
+		if c.Profile == "" {
+			return fmt.Errorf("profile is empty: trace mode replays a recorded profile (--profile FILE)")
+		}
+		if c.Workload != "" {
+			return fmt.Errorf("workload = %q: presets have no recorded sequence; use mode = \"synthetic\" "+
+				"(--mode synthetic)", c.Workload)
+		}
+	case ModeSynthetic:
+		if (c.Profile == "") == (c.Workload == "") {
+			return fmt.Errorf("give exactly one of profile and workload (--profile FILE or --workload NAME)")
+		}
+	default:
+		return fmt.Errorf("mode = %q: must be %q or %q", c.Mode, ModeTrace, ModeSynthetic)
+	}
+	if len(c.Targets) == 0 {
+		return fmt.Errorf("targets is empty: give the memcached servers (--target host:port[,host:port…])")
+	}
+	if _, err := c.RingServers(); err != nil {
+		return err
+	}
+	if _, err := ring.HashByName(c.Hash); err != nil {
+		return fmt.Errorf("hash = %q: %v", c.Hash, err)
+	}
+	for i, t := range c.WarmupTargets {
+		if err := checkHostPort(fmt.Sprintf("warmup_targets[%d]", i), t); err != nil {
+			return err
+		}
+	}
+	if c.Connections < 0 || c.Connections > 100_000 {
+		return fmt.Errorf("connections = %d: must be 0 (default) to 100000", c.Connections)
+	}
+	if c.Pipeline < 1 || c.Pipeline > 65536 {
+		return fmt.Errorf("pipeline = %d: must be 1 to 65536", c.Pipeline)
+	}
+	if _, err := c.ProtocolOverride(); err != nil {
+		return err
+	}
+	if _, err := c.SpeedFactor(); err != nil {
+		return err
+	}
+	if _, err := c.Loops(); err != nil {
+		return err
+	}
+	if c.Rate < 0 || math.IsNaN(c.Rate) || math.IsInf(c.Rate, 0) {
+		return fmt.Errorf("rate = %v: must be 0 (closed loop) or a positive number of requests per second", c.Rate)
+	}
+	switch c.Arrivals {
+	case ArrivalsPoisson, ArrivalsUniform:
+	default:
+		return fmt.Errorf("arrivals = %q: must be %q or %q", c.Arrivals, ArrivalsPoisson, ArrivalsUniform)
+	}
+	if c.Duration < 0 {
+		return fmt.Errorf("duration = %s: must be 0 (no limit) or positive", time.Duration(c.Duration))
+	}
+	if c.Mode == ModeSynthetic && c.Duration == 0 && c.Ops == 0 {
+		return fmt.Errorf("a synthetic workload never ends by itself: set duration or ops (--duration, --ops)")
+	}
+	if !(c.KeysScale > 0) || c.KeysScale > 1e6 {
+		return fmt.Errorf("keys_scale = %v: must be positive", c.KeysScale)
+	}
+	if c.Timeout <= 0 || c.ConnectTimeout <= 0 {
+		return fmt.Errorf("timeout and connect_timeout must be positive (got %s, %s)", time.Duration(c.Timeout),
+			time.Duration(c.ConnectTimeout))
+	}
+	if !(c.MaxErrorRatio >= 0 && c.MaxErrorRatio <= 1) {
+		return fmt.Errorf("max_error_ratio = %v: must be in [0, 1]", c.MaxErrorRatio)
+	}
+	if _, _, err := c.ShardIndex(); err != nil {
+		return err
+	}
+	if c.MetricsListen != "" {
+		if err := checkHostPort("metrics_listen", c.MetricsListen); err != nil {
+			return err
+		}
+	}
+	if c.MetricsPush != "" && !(strings.HasPrefix(c.MetricsPush, "http://") ||
+		strings.HasPrefix(c.MetricsPush, "https://")) {
+		return fmt.Errorf("metrics_push = %q: must be an http:// or https:// URL", c.MetricsPush)
+	}
+	if c.MetricsPush != "" && c.MetricsPushInterval <= 0 {
+		return fmt.Errorf("metrics_push_interval = %s: must be positive", time.Duration(c.MetricsPushInterval))
+	}
+	return nil
+}
+
+// RingServers parses Targets: "host:port" gets weight 1, anything else is a twemproxy server line.
+func (c *Replay) RingServers() ([]ring.Server, error) {
+	out := make([]ring.Server, 0, len(c.Targets))
+	for i, t := range c.Targets {
+		t = strings.TrimSpace(t)
+		if host, port, err := net.SplitHostPort(t); err == nil && host != "" && !strings.Contains(t, " ") {
+			if _, perr := strconv.ParseUint(port, 10, 16); perr == nil {
+				out = append(out, ring.Server{Addr: t, Weight: 1})
+				continue
+			}
+		}
+		s, err := ring.ParseServer(t)
+		if err != nil {
+			return nil, fmt.Errorf("targets[%d]: %w", i, err)
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+// ProtocolOverride returns the protocol to send every request in, or ProtoUnknown to keep the recorded one.
+func (c *Replay) ProtocolOverride() (mcproto.Protocol, error) {
+	switch c.Protocol {
+	case "":
+		return mcproto.ProtoUnknown, nil
+	case "text", "meta", "binary":
+		p, _ := mcproto.ParseProtocol(c.Protocol)
+		return p, nil
+	}
+	return mcproto.ProtoUnknown, fmt.Errorf("protocol = %q: must be text, meta, binary or empty (as recorded)",
+		c.Protocol)
+}
+
+// SpeedFactor returns the speed as a factor, or 0 for "max".
+func (c *Replay) SpeedFactor() (float64, error) {
+	if c.Speed == "max" {
+		return 0, nil
+	}
+	v, err := strconv.ParseFloat(c.Speed, 64)
+	if err != nil || !(v > 0) || math.IsInf(v, 0) {
+		return 0, fmt.Errorf("speed = %q: must be a positive factor (1 = recorded timing) or \"max\"", c.Speed)
+	}
+	return v, nil
+}
+
+// Loops returns the number of passes over a trace, or -1 for "forever".
+func (c *Replay) Loops() (int, error) {
+	if c.Loop == "forever" {
+		return -1, nil
+	}
+	v, err := strconv.Atoi(c.Loop)
+	if err != nil || v < 1 {
+		return 0, fmt.Errorf("loop = %q: must be a count of at least 1 or \"forever\"", c.Loop)
+	}
+	return v, nil
+}
+
+// ShardIndex parses Shard "i/n".
+func (c *Replay) ShardIndex() (i, n int, err error) {
+	a, b, ok := strings.Cut(c.Shard, "/")
+	if ok {
+		i, err1 := strconv.Atoi(a)
+		n, err2 := strconv.Atoi(b)
+		if err1 == nil && err2 == nil && n >= 1 && i >= 0 && i < n {
+			return i, n, nil
+		}
+	}
+	return 0, 0, fmt.Errorf("shard = %q: must be i/n with 0 ≤ i < n, for example 0/3", c.Shard)
+}

@@ -1,0 +1,349 @@
+// This file holds Report, the result of a replay: what `membench replay --json` prints and what `membench
+// report merge` adds up across nodes. Every histogram travels inside the JSON as an HdrHistogram snapshot, so a
+// merge of node reports has exactly the percentiles one node replaying everything would have had.
+
+package replay
+
+import (
+	"cmp"
+	"encoding/json"
+	"fmt"
+	"io"
+	"slices"
+
+	hdr "github.com/HdrHistogram/hdrhistogram-go"
+	"github.com/membench/membench/mcproto"
+)
+
+// ReportSchemaVersion is the version of the report JSON; additions keep it, renames and changes of meaning bump
+// it.
+const ReportSchemaVersion = 1
+
+// Report is the outcome of one replay, or of several merged. Its JSON schema (docs/WORKLOADS.md repeats it):
+//
+//	schema_version      int      ReportSchemaVersion.
+//	mode                string   "trace" or "synthetic" ("warmup" for a warmup's own report).
+//	source              string   The profile path or "workload:NAME".
+//	targets             [string] The servers, as given.
+//	shard               string   "i/n" of the node; "merged" after report merge.
+//	nodes               int      Reports merged into this one (1 for a single node).
+//	open_loop           bool     Requests were sent at intended times (--rate, or --speed other than max).
+//	target_rate         float    --rate (requests per second, all shards); 0 when not set.
+//	start_unix_ns       int      When measuring started.
+//	duration_seconds    float    Measured time: from start to the last response (closed loop) or to the last
+//	                             request sent (open loop, so that the achieved rate is the sending rate). Merged:
+//	                             from the earliest start to the latest end.
+//	ops                 uint     Requests completed or failed (noreply requests count when sent).
+//	ops_per_sec         float    Closed loop: ops / duration_seconds. Open loop: the sending rate, fitted as the
+//	                             least-squares slope of send times against request numbers, so that a sender
+//	                             drifting behind shows and one late request at the end does not. Merged: the sum
+//	                             over nodes (nodes run side by side).
+//	errors              uint     Requests that failed: error responses, timeouts, lost connections, unreachable
+//	                             targets, unframeable responses.
+//	error_ratio         float    errors / ops.
+//	errors_by_kind      {kind: uint}  timeout, conn_lost, unavailable, server_error, client_error, error,
+//	                             protocol (only non-zero kinds).
+//	skipped             uint     Recorded requests not sent: quit, shutdown, watch, lru_crawler, slabs, SASL,
+//	                             unknown commands.
+//	statuses            {name: uint}  Observed statuses (mcproto.Status names: hit, miss, stored, …).
+//	hits, misses        uint     Retrievals answered hit / miss.
+//	hit_ratio           float    hits / (hits + misses); 0 without retrievals.
+//	recorded_hits, recorded_misses  uint  What the source recorded for the same retrievals.
+//	recorded_hit_ratio  float    recorded_hits / (recorded_hits + recorded_misses).
+//	latency_us          Latency  All commands, microseconds from the intended send time (open loop) or the
+//	                             send time (closed loop) to the last byte of the response.
+//	latency_hdr         string   The same latencies as an HdrHistogram V2 compressed snapshot (base64), 1 µs to
+//	                             1 h, 2 significant digits. Merging adds these.
+//	commands            {cmd: Command}  Per command (mcproto command names: get, set, mg, …).
+//	warmup              {keys, errors, seconds}  The warmup pass, when --warmup ran; omitted otherwise.
+//
+// Latency is {count, mean, p50, p90, p99, p999, max} in microseconds. Command is {ops, errors, hits, misses,
+// hit_ratio, recorded_hits, recorded_misses, latency_us, latency_hdr}.
+type Report struct {
+	SchemaVersion    int                 `json:"schema_version"`
+	Mode             string              `json:"mode"`
+	Source           string              `json:"source"`
+	Targets          []string            `json:"targets"`
+	Shard            string              `json:"shard"`
+	Nodes            int                 `json:"nodes"`
+	OpenLoop         bool                `json:"open_loop"`
+	TargetRate       float64             `json:"target_rate"`
+	StartUnixNs      int64               `json:"start_unix_ns"`
+	DurationSeconds  float64             `json:"duration_seconds"`
+	Ops              uint64              `json:"ops"`
+	OpsPerSec        float64             `json:"ops_per_sec"`
+	Errors           uint64              `json:"errors"`
+	ErrorRatio       float64             `json:"error_ratio"`
+	ErrorsByKind     map[string]uint64   `json:"errors_by_kind"`
+	Skipped          uint64              `json:"skipped"`
+	Statuses         map[string]uint64   `json:"statuses"`
+	Hits             uint64              `json:"hits"`
+	Misses           uint64              `json:"misses"`
+	HitRatio         float64             `json:"hit_ratio"`
+	RecordedHits     uint64              `json:"recorded_hits"`
+	RecordedMisses   uint64              `json:"recorded_misses"`
+	RecordedHitRatio float64             `json:"recorded_hit_ratio"`
+	LatencyUs        Latency             `json:"latency_us"`
+	LatencyHdr       string              `json:"latency_hdr"`
+	Commands         map[string]*Command `json:"commands"`
+	Warmup           *WarmupReport       `json:"warmup,omitempty"`
+
+	hist *hdr.Histogram
+}
+
+// Command holds the figures of one command.
+type Command struct {
+	Ops            uint64  `json:"ops"`
+	Errors         uint64  `json:"errors"`
+	Hits           uint64  `json:"hits"`
+	Misses         uint64  `json:"misses"`
+	HitRatio       float64 `json:"hit_ratio"`
+	RecordedHits   uint64  `json:"recorded_hits"`
+	RecordedMisses uint64  `json:"recorded_misses"`
+	LatencyUs      Latency `json:"latency_us"`
+	LatencyHdr     string  `json:"latency_hdr"`
+
+	hist *hdr.Histogram
+}
+
+// Latency holds latency figures in microseconds.
+type Latency struct {
+	Count uint64  `json:"count"`
+	Mean  float64 `json:"mean"`
+	P50   float64 `json:"p50"`
+	P90   float64 `json:"p90"`
+	P99   float64 `json:"p99"`
+	P999  float64 `json:"p999"`
+	Max   float64 `json:"max"`
+}
+
+// WarmupReport describes the warmup pass.
+type WarmupReport struct {
+	Keys    uint64  `json:"keys"`
+	Errors  uint64  `json:"errors"`
+	Seconds float64 `json:"seconds"`
+}
+
+func latencyOf(h *hdr.Histogram) Latency {
+	if h == nil || h.TotalCount() == 0 {
+		return Latency{}
+	}
+	return Latency{
+		Count: uint64(h.TotalCount()),
+		Mean:  h.Mean(),
+		P50:   float64(h.ValueAtQuantile(50)),
+		P90:   float64(h.ValueAtQuantile(90)),
+		P99:   float64(h.ValueAtQuantile(99)),
+		P999:  float64(h.ValueAtQuantile(99.9)),
+		Max:   float64(h.Max()),
+	}
+}
+
+func encodeHist(h *hdr.Histogram) string {
+	b, err := h.Encode(hdr.V2CompressedEncodingCookieBase)
+	if err != nil {
+		panic("BUG: cannot encode a latency histogram: " + err.Error())
+	}
+	return string(b)
+}
+
+func decodeHist(s string) (*hdr.Histogram, error) {
+	if s == "" {
+		return newHist(), nil
+	}
+	return hdr.Decode([]byte(s))
+}
+
+// buildReport adds up the statistics of every connection.
+func buildReport(all []*stats) *Report {
+	r := &Report{SchemaVersion: ReportSchemaVersion, Nodes: 1, Commands: map[string]*Command{}, hist: newHist()}
+	var errs [numErrKinds]uint64
+	var statuses [mcproto.NumStatuses]uint64
+	for _, s := range all {
+		s.mu.Lock()
+		for i, cs := range s.cmds {
+			if cs == nil {
+				continue
+			}
+			name := mcproto.Command(i).String()
+			c := r.Commands[name]
+			if c == nil {
+				c = &Command{hist: newHist()}
+				r.Commands[name] = c
+			}
+			c.Ops += cs.ops
+			c.Errors += cs.errors
+			c.Hits += cs.hits
+			c.Misses += cs.misses
+			c.RecordedHits += cs.recHits
+			c.RecordedMisses += cs.recMis
+			c.hist.Merge(cs.lat)
+		}
+		for i, n := range s.errs {
+			errs[i] += n
+		}
+		for i, n := range s.statuses {
+			statuses[i] += n
+		}
+		s.mu.Unlock()
+	}
+	r.ErrorsByKind = map[string]uint64{}
+	for i, n := range errs {
+		if n > 0 {
+			r.ErrorsByKind[errKindNames[i]] = n
+		}
+	}
+	r.Statuses = map[string]uint64{}
+	for i, n := range statuses {
+		if n > 0 {
+			r.Statuses[mcproto.Status(i).String()] = n
+		}
+	}
+	r.finish()
+	return r
+}
+
+// finish derives totals, ratios, percentiles and snapshots from the per-command figures and histograms.
+func (r *Report) finish() {
+	r.Ops, r.Errors, r.Hits, r.Misses, r.RecordedHits, r.RecordedMisses = 0, 0, 0, 0, 0, 0
+	r.hist = newHist()
+	names := make([]string, 0, len(r.Commands))
+	for n := range r.Commands {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	for _, n := range names {
+		c := r.Commands[n]
+		r.Ops += c.Ops
+		r.Errors += c.Errors
+		r.Hits += c.Hits
+		r.Misses += c.Misses
+		r.RecordedHits += c.RecordedHits
+		r.RecordedMisses += c.RecordedMisses
+		c.HitRatio = ratio(c.Hits, c.Hits+c.Misses)
+		c.LatencyUs = latencyOf(c.hist)
+		c.LatencyHdr = encodeHist(c.hist)
+		r.hist.Merge(c.hist)
+	}
+	r.HitRatio = ratio(r.Hits, r.Hits+r.Misses)
+	r.RecordedHitRatio = ratio(r.RecordedHits, r.RecordedHits+r.RecordedMisses)
+	r.ErrorRatio = ratio(r.Errors, r.Ops)
+	r.LatencyUs = latencyOf(r.hist)
+	r.LatencyHdr = encodeHist(r.hist)
+}
+
+func ratio(a, b uint64) float64 {
+	if b == 0 {
+		return 0
+	}
+	return float64(a) / float64(b)
+}
+
+// WriteJSON writes r as indented JSON.
+func (r *Report) WriteJSON(w io.Writer) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(r)
+}
+
+// ReadReport decodes a report written by WriteJSON, histograms included.
+func ReadReport(rd io.Reader, name string) (*Report, error) {
+	var r Report
+	dec := json.NewDecoder(rd)
+	if err := dec.Decode(&r); err != nil {
+		return nil, fmt.Errorf("cannot read report %s: %w", name, err)
+	}
+	if r.SchemaVersion != ReportSchemaVersion {
+		return nil, fmt.Errorf("cannot read report %s: schema_version %d, this membench reads %d", name,
+			r.SchemaVersion, ReportSchemaVersion)
+	}
+	var err error
+	if r.hist, err = decodeHist(r.LatencyHdr); err != nil {
+		return nil, fmt.Errorf("cannot read report %s: latency_hdr: %w", name, err)
+	}
+	for n, c := range r.Commands {
+		if c == nil {
+			return nil, fmt.Errorf("cannot read report %s: commands.%s is null", name, n)
+		}
+		if c.hist, err = decodeHist(c.LatencyHdr); err != nil {
+			return nil, fmt.Errorf("cannot read report %s: commands.%s.latency_hdr: %w", name, n, err)
+		}
+	}
+	if r.Nodes < 1 {
+		r.Nodes = 1
+	}
+	return &r, nil
+}
+
+// Merge adds up node reports: counts and histograms add exactly (percentiles are recomputed from the merged
+// histograms), ops_per_sec is the sum of the nodes' rates, and the duration spans the earliest start to the
+// latest end.
+func Merge(reports []*Report) (*Report, error) {
+	if len(reports) == 0 {
+		return nil, fmt.Errorf("nothing to merge: give at least one report")
+	}
+	m := &Report{SchemaVersion: ReportSchemaVersion, Shard: "merged", Commands: map[string]*Command{},
+		ErrorsByKind: map[string]uint64{}, Statuses: map[string]uint64{}}
+	var end int64
+	targets := map[string]bool{}
+	for i, r := range reports {
+		if r.hist == nil {
+			return nil, fmt.Errorf("BUG: report %d has no decoded histogram", i)
+		}
+		if i == 0 {
+			m.Mode, m.Source, m.OpenLoop = r.Mode, r.Source, r.OpenLoop
+			m.StartUnixNs = r.StartUnixNs
+		}
+		if r.Mode != m.Mode || r.Source != m.Source {
+			return nil, fmt.Errorf("cannot merge report %d (%s %s) with report 0 (%s %s): different runs",
+				i, r.Mode, r.Source, m.Mode, m.Source)
+		}
+		m.Nodes += r.Nodes
+		m.TargetRate = max(m.TargetRate, r.TargetRate)
+		m.StartUnixNs = min(m.StartUnixNs, r.StartUnixNs)
+		end = max(end, r.StartUnixNs+int64(r.DurationSeconds*1e9))
+		m.OpsPerSec += r.OpsPerSec
+		m.Skipped += r.Skipped
+		for _, t := range r.Targets {
+			if !targets[t] {
+				targets[t] = true
+				m.Targets = append(m.Targets, t)
+			}
+		}
+		for k, n := range r.ErrorsByKind {
+			m.ErrorsByKind[k] += n
+		}
+		for k, n := range r.Statuses {
+			m.Statuses[k] += n
+		}
+		for name, c := range r.Commands {
+			mc := m.Commands[name]
+			if mc == nil {
+				mc = &Command{hist: newHist()}
+				m.Commands[name] = mc
+			}
+			mc.Ops += c.Ops
+			mc.Errors += c.Errors
+			mc.Hits += c.Hits
+			mc.Misses += c.Misses
+			mc.RecordedHits += c.RecordedHits
+			mc.RecordedMisses += c.RecordedMisses
+			if dropped := mc.hist.Merge(c.hist); dropped != 0 {
+				return nil, fmt.Errorf("cannot merge report %d: %d latencies of %s outside the histogram range",
+					i, dropped, name)
+			}
+		}
+		if r.Warmup != nil {
+			if m.Warmup == nil {
+				m.Warmup = &WarmupReport{}
+			}
+			m.Warmup.Keys += r.Warmup.Keys
+			m.Warmup.Errors += r.Warmup.Errors
+			m.Warmup.Seconds = max(m.Warmup.Seconds, r.Warmup.Seconds)
+		}
+	}
+	m.DurationSeconds = float64(end-m.StartUnixNs) / 1e9
+	slices.SortFunc(m.Targets, cmp.Compare[string])
+	m.finish()
+	return m, nil
+}

@@ -1,0 +1,205 @@
+package replay
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"net"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/membench/membench/configs"
+	"github.com/membench/membench/internal/mctest"
+	"github.com/membench/membench/mcproto"
+	"github.com/membench/membench/profile"
+	"github.com/membench/membench/replay/workload"
+)
+
+// writeTrace writes a profile holding every command replay sends, in each protocol, with noreply and quiet
+// variants, on three connections (text, meta, binary), plus commands replay skips.
+func writeTrace(t *testing.T) (path string, events int) {
+	t.Helper()
+	path = filepath.Join(t.TempDir(), "all.mbp")
+	w, err := profile.NewWriter(path, profile.Header{Mode: "test"}, profile.WriterOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tm := int64(1_700_000_000) * 1e9
+	add := func(conn uint64, p mcproto.Protocol, c mcproto.Command, key uint64, vs uint32, quiet, noreply bool) {
+		tm += 50_000
+		ev := profile.Event{Time: tm, Conn: conn, Proto: p, Cmd: c, Quiet: quiet, Noreply: noreply, Upstream: -1,
+			Status: mcproto.StatusOK, ValueSize: vs, TTL: 100}
+		if c.HasKey() {
+			ev.KeyHash, ev.KeySize = workload.Mix64(key), uint16(8+key%40)
+		}
+		if err := w.Write(&ev); err != nil {
+			t.Fatal(err)
+		}
+		events++
+	}
+	for k := uint64(1); k <= 40; k++ {
+		for _, c := range []mcproto.Command{mcproto.CmdSet, mcproto.CmdGet, mcproto.CmdGets, mcproto.CmdGat,
+			mcproto.CmdGats, mcproto.CmdAdd, mcproto.CmdReplace, mcproto.CmdAppend, mcproto.CmdPrepend,
+			mcproto.CmdCas, mcproto.CmdTouch, mcproto.CmdIncr, mcproto.CmdDecr, mcproto.CmdDelete} {
+			add(1, mcproto.ProtoText, c, k, uint32(k*37), false, false)
+			if c.IsStorage() || c == mcproto.CmdDelete || c == mcproto.CmdIncr || c == mcproto.CmdTouch {
+				add(1, mcproto.ProtoText, c, k+100, uint32(k*11), false, true)
+			}
+		}
+		for _, c := range []mcproto.Command{mcproto.CmdMetaSet, mcproto.CmdMetaGet, mcproto.CmdMetaArithmetic,
+			mcproto.CmdMetaDebug, mcproto.CmdMetaDelete, mcproto.CmdMetaGet} {
+			add(2, mcproto.ProtoMeta, c, k+200, uint32(k*13), false, false)
+			add(2, mcproto.ProtoMeta, c, k+300, uint32(k*5), true, false)
+		}
+		add(2, mcproto.ProtoMeta, mcproto.CmdMetaNoop, 0, 0, false, false)
+		for _, c := range []mcproto.Command{mcproto.CmdSet, mcproto.CmdGet, mcproto.CmdAppend, mcproto.CmdIncr,
+			mcproto.CmdTouch, mcproto.CmdGat, mcproto.CmdDelete, mcproto.CmdGet} {
+			add(3, mcproto.ProtoBinary, c, k+400, uint32(k*17), false, false)
+			add(3, mcproto.ProtoBinary, c, k+500, uint32(k*3), true, false)
+		}
+		add(3, mcproto.ProtoBinary, mcproto.CmdNoop, 0, 0, false, false)
+	}
+	add(1, mcproto.ProtoText, mcproto.CmdVersion, 0, 0, false, false)
+	add(1, mcproto.ProtoText, mcproto.CmdStats, 0, 0, false, false)
+	add(1, mcproto.ProtoText, mcproto.CmdVerbosity, 0, 0, false, true)
+	add(3, mcproto.ProtoBinary, mcproto.CmdVersion, 0, 0, false, false)
+	add(3, mcproto.ProtoBinary, mcproto.CmdStats, 0, 0, false, false)
+	add(1, mcproto.ProtoText, mcproto.CmdQuit, 0, 0, false, false)     // skipped
+	add(1, mcproto.ProtoText, mcproto.CmdShutdown, 0, 0, false, false) // skipped
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return path, events
+}
+
+func traceConfig(path string, targets ...string) configs.Replay {
+	cfg := configs.DefaultReplay()
+	cfg.Profile, cfg.Targets, cfg.Speed = path, targets, "max"
+	return cfg
+}
+
+func traceOptions(path string, loops int) Options {
+	return Options{SourceName: path, Open: func() (workload.Source, error) { return workload.OpenTrace(path, loops) }}
+}
+
+// TestRun_TraceEveryCommand replays every command in every protocol, and again under each --protocol: no
+// request may fail to be framed or matched (a protocol error would show the matcher lost track), and each
+// pipelined, quiet or noreply request is accounted once.
+func TestRun_TraceEveryCommand(t *testing.T) {
+	mc := mctest.StartMemcached(t, "-m", "64")
+	path, n := writeTrace(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	for _, proto := range []string{"", "text", "meta", "binary"} {
+		for _, pipeline := range []int{1, 64} {
+			cfg := traceConfig(path, mc.Addr)
+			cfg.Protocol, cfg.Pipeline, cfg.Loop = proto, pipeline, "2"
+			r, err := Run(ctx, cfg, traceOptions(path, 2))
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("protocol %q pipeline %d: %d requests, %d skipped, errors %v", proto, pipeline, r.Ops, r.Skipped,
+				r.ErrorsByKind)
+			if r.ErrorsByKind["protocol"] != 0 || r.ErrorsByKind["timeout"] != 0 || r.ErrorsByKind["conn_lost"] != 0 {
+				t.Fatalf("protocol %q: errors %v", proto, r.ErrorsByKind)
+			}
+			if r.Ops+r.Skipped != uint64(2*n) {
+				t.Fatalf("protocol %q: %d requests + %d skipped, want %d events", proto, r.Ops, r.Skipped, 2*n)
+			}
+			if proto == "binary" && (r.Commands["mg"] != nil || r.Commands["ms"] != nil) {
+				t.Fatalf("--protocol binary still sent meta commands: %v", r.Commands)
+			}
+			if proto == "meta" && r.Commands["get"] != nil {
+				t.Fatalf("--protocol meta still sent get: %v", r.Commands)
+			}
+		}
+	}
+}
+
+// relay forwards a client to upstream and keeps every byte the client sent.
+type relay struct {
+	ln   net.Listener
+	mu   sync.Mutex
+	sent bytes.Buffer
+	wg   sync.WaitGroup
+}
+
+func newRelay(t *testing.T, upstream string) *relay {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &relay{ln: ln}
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			u, err := net.Dial("tcp", upstream)
+			if err != nil {
+				c.Close()
+				continue
+			}
+			r.wg.Add(2)
+			go func() {
+				defer r.wg.Done()
+				io.Copy(c, u)
+				c.Close()
+			}()
+			go func() {
+				defer r.wg.Done()
+				buf := make([]byte, 64<<10)
+				for {
+					n, err := c.Read(buf)
+					if n > 0 {
+						r.mu.Lock()
+						r.sent.Write(buf[:n])
+						r.mu.Unlock()
+						u.Write(buf[:n])
+					}
+					if err != nil {
+						u.Close()
+						return
+					}
+				}
+			}()
+		}
+	}()
+	t.Cleanup(func() { ln.Close() })
+	return r
+}
+
+func (r *relay) bytes() []byte {
+	r.ln.Close()
+	r.wg.Wait()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return bytes.Clone(r.sent.Bytes())
+}
+
+// TestRun_SameSeedSameBytes is acceptance test 3 on the wire: a synthetic replay on one connection sends the
+// same bytes for the same seed, and other bytes for another seed.
+func TestRun_SameSeedSameBytes(t *testing.T) {
+	mc := mctest.StartMemcached(t, "-m", "64")
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	capture := func(seed uint64) []byte {
+		rl := newRelay(t, mc.Addr)
+		cfg := syntheticConfig(rl.ln.Addr().String())
+		cfg.Ops, cfg.KeysScale, cfg.Connections, cfg.Seed = 5000, 0.02, 1, seed
+		if _, err := Run(ctx, cfg, presetOptions(t, "etc", seed, 0.02)); err != nil {
+			t.Fatal(err)
+		}
+		return rl.bytes()
+	}
+	a, b, c := capture(11), capture(11), capture(12)
+	if len(a) == 0 || !bytes.Equal(a, b) {
+		t.Fatalf("same seed: %d and %d bytes sent, equal %v", len(a), len(b), bytes.Equal(a, b))
+	}
+	if bytes.Equal(a, c) {
+		t.Fatal("seeds 11 and 12 sent the same bytes")
+	}
+}

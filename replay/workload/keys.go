@@ -1,0 +1,74 @@
+// This file turns the anonymized identities a profile keeps (a 64-bit key hash and a key length) back into key
+// bytes memcached accepts, and gives values of any length. The mapping is deterministic and depends on nothing
+// else, so a key replayed twice, by two nodes, or by a warmup pass is the same key.
+
+package workload
+
+// keyAlphabet holds the bytes synthesized keys are made of: printable ASCII without space, without ':' (so that
+// no synthesized key looks like it has a namespace prefix) and without '\\'. 92 symbols.
+var keyAlphabet = func() []byte {
+	var a []byte
+	for c := byte('!'); c <= '~'; c++ {
+		if c == ':' || c == '\\' {
+			continue
+		}
+		a = append(a, c)
+	}
+	return a
+}()
+
+// MaxKeyLen is the longest key memcached accepts; longer recorded sizes are cut to it.
+const MaxKeyLen = 250
+
+// hashDigits is how many leading key bytes carry the hash: 92^10 > 2^64, so keys of this length or more are
+// distinct for distinct hashes.
+const hashDigits = 10
+
+// AppendKey appends the key for (hash, size) to dst: size bytes (at least 1, at most MaxKeyLen) from
+// keyAlphabet. The first min(size, 10) bytes are the hash in base 92, so two different hashes give two
+// different keys whenever size ≥ 10 (shorter keys keep hash mod 92^size, as short keys collide in any key
+// space); the rest is filler derived from the hash. It does not allocate when dst has room.
+func AppendKey(dst []byte, hash uint64, size int) []byte {
+	size = min(max(size, 1), MaxKeyLen)
+	n := uint64(len(keyAlphabet))
+	h := hash
+	for i := 0; i < min(size, hashDigits); i++ {
+		dst = append(dst, keyAlphabet[h%n])
+		h /= n
+	}
+	f := Mix64(hash ^ 0x5bd1e995)
+	for i := hashDigits; i < size; i++ {
+		if i%8 == 0 {
+			f = Mix64(f)
+		}
+		dst = append(dst, keyAlphabet[(f>>((i%8)*8))%n])
+	}
+	return dst
+}
+
+// valueFill is what every synthesized value is made of: a decimal "1" padded with spaces, which memcached's
+// incr/decr accept as a number, so a replayed incr on a replayed set succeeds as it did when recorded (and
+// memcached keeps the item's length, padding the new number with spaces).
+const valueFill = '1'
+
+// Values is a read-only source of value bytes of any length up to its size.
+type Values struct{ buf []byte }
+
+// NewValues returns a value source for values up to max bytes.
+func NewValues(max int) *Values {
+	b := make([]byte, max)
+	for i := range b {
+		b[i] = ' '
+	}
+	if max > 0 {
+		b[0] = valueFill
+	}
+	return &Values{buf: b}
+}
+
+// Get returns n bytes of value; the slice is shared and must not be modified. n beyond the source's size is
+// cut to it.
+func (v *Values) Get(n int) []byte { return v.buf[:min(n, len(v.buf))] }
+
+// Max returns the largest value length Get returns in full.
+func (v *Values) Max() int { return len(v.buf) }

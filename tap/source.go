@@ -1,0 +1,212 @@
+// Packet sources: live capture through libpcap (immediate mode, whole packets, a BPF filter) and pcap/pcapng
+// files read in pure Go. They are separate from the Tap so tests can feed packets from anywhere and so the
+// privilege error, which every operator meets once, is worded in one place.
+package tap
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+	"github.com/gopacket/gopacket/pcap"
+	"github.com/membench/membench/configs"
+)
+
+// LinkType is a capture's link-layer header type.
+type LinkType = layers.LinkType
+
+// Source yields captured packets in capture order.
+type Source interface {
+	// ReadPacket returns the next packet, its capture timestamp (ns since the epoch) and link type. data is
+	// valid until the next call. A live source returns ErrTimeout when nothing arrived for a while, a file io.EOF
+	// at its end.
+	ReadPacket() (data []byte, ts int64, lt LinkType, err error)
+	// Live reports whether packets come from an interface (timestamps follow the wall clock).
+	Live() bool
+	// Drops returns the kernel's and the interface's drop counts so far (live sources; zeros otherwise).
+	Drops() (kernel, iface uint64)
+	Close() error
+}
+
+// CaptureFilter returns the BPF expression for cfg: its bpf key, or TCP to or from any of its ports.
+func CaptureFilter(cfg *configs.Tap) string {
+	if cfg.BPF != "" {
+		return cfg.BPF
+	}
+	parts := make([]string, len(cfg.Ports))
+	for i, p := range cfg.Ports {
+		parts[i] = "port " + strconv.Itoa(p)
+	}
+	return "tcp and (" + strings.Join(parts, " or ") + ")"
+}
+
+// liveReadTimeout is how long a live read waits before returning ErrTimeout, so the tap notices signals and
+// moves its clock while the wire is quiet.
+const liveReadTimeout = 100 * time.Millisecond
+
+type liveSource struct {
+	h    *pcap.Handle
+	lt   LinkType
+	name string
+}
+
+// OpenLive starts capturing on cfg.Interface with cfg's snap length, buffer size, promiscuous setting, filter
+// and immediate mode (see configs.Tap.ImmediateMode).
+func OpenLive(cfg *configs.Tap) (Source, error) {
+	in, err := pcap.NewInactiveHandle(cfg.Interface)
+	if err != nil {
+		return nil, liveError(cfg.Interface, err)
+	}
+	defer in.CleanUp()
+	for _, set := range []func() error{
+		func() error { return in.SetSnapLen(cfg.SnapLen) },
+		func() error { return in.SetPromisc(cfg.Promiscuous) },
+		func() error { return in.SetTimeout(liveReadTimeout) },
+		func() error { return in.SetImmediateMode(cfg.ImmediateMode) },
+		func() error { return in.SetBufferSize(cfg.BufferSize) },
+	} {
+		if err := set(); err != nil {
+			return nil, liveError(cfg.Interface, err)
+		}
+	}
+	h, err := in.Activate()
+	if err != nil {
+		return nil, liveError(cfg.Interface, err)
+	}
+	filter := CaptureFilter(cfg)
+	if err := h.SetBPFFilter(filter); err != nil {
+		h.Close()
+		return nil, fmt.Errorf("cannot set capture filter %q (--bpf / bpf): %w", filter, err)
+	}
+	return &liveSource{h: h, lt: h.LinkType(), name: cfg.Interface}, nil
+}
+
+// liveError words a failure to open an interface, naming the fix for the common causes.
+func liveError(iface string, err error) error {
+	msg := err.Error()
+	low := strings.ToLower(msg)
+	switch {
+	case strings.Contains(low, "permission") || strings.Contains(low, "not permitted") ||
+		strings.Contains(low, "eperm") || strings.Contains(low, "denied"):
+		exe, _ := os.Executable()
+		if exe == "" {
+			exe = "membench"
+		}
+		return fmt.Errorf("cannot capture on interface %q: %v: capturing packets needs privileges: run as root, "+
+			"or grant them to the binary once with 'sudo setcap cap_net_raw,cap_net_admin+eip %s'", iface, err, exe)
+	case strings.Contains(low, "no such device") || strings.Contains(low, "doesn't exist"):
+		return fmt.Errorf("cannot capture on interface %q (--interface / interface): %v; list interfaces "+
+			"with 'ip link'", iface, err)
+	}
+	return fmt.Errorf("cannot capture on interface %q (--interface / interface): %w", iface, err)
+}
+
+func (s *liveSource) ReadPacket() ([]byte, int64, LinkType, error) {
+	data, ci, err := s.h.ZeroCopyReadPacketData()
+	if err != nil {
+		if errors.Is(err, pcap.NextErrorTimeoutExpired) {
+			return nil, 0, s.lt, ErrTimeout
+		}
+		if err == io.EOF {
+			return nil, 0, s.lt, io.EOF
+		}
+		return nil, 0, s.lt, fmt.Errorf("cannot read packets from interface %q: %w", s.name, err)
+	}
+	return data, ci.Timestamp.UnixNano(), s.lt, nil
+}
+
+func (s *liveSource) Live() bool { return true }
+
+func (s *liveSource) Drops() (uint64, uint64) {
+	st, err := s.h.Stats()
+	if err != nil {
+		return 0, 0
+	}
+	return uint64(st.PacketsDropped), uint64(st.PacketsIfDropped)
+}
+
+func (s *liveSource) Close() error {
+	s.h.Close()
+	return nil
+}
+
+// fileSource reads pcap or pcapng.
+type fileSource struct {
+	f    *os.File
+	name string
+	r    captureReader
+	expr string
+	bpf  map[LinkType]*pcap.BPF // compiled per link type, as pcapng interfaces may differ
+}
+
+// OpenFile opens a pcap or pcapng file (told apart by its magic). A non-empty bpf filters its packets like a
+// live capture filter would; the tap itself already ignores everything but TCP to and from its ports.
+func OpenFile(path, bpf string) (Source, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("cannot open capture file (--pcap): %w", err)
+	}
+	r, err := newCaptureReader(bufio.NewReaderSize(f, 1<<20))
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("cannot read capture file %s (--pcap): %w", path, err)
+	}
+	s := &fileSource{f: f, name: path, r: r, expr: bpf, bpf: map[LinkType]*pcap.BPF{}}
+	if pr, ok := r.(*pcapReader); ok && bpf != "" {
+		if _, err := s.filter(pr.lt); err != nil {
+			f.Close()
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// filter returns the compiled filter for link type lt.
+func (s *fileSource) filter(lt LinkType) (*pcap.BPF, error) {
+	if b, ok := s.bpf[lt]; ok {
+		return b, nil
+	}
+	b, err := pcap.NewBPF(lt, 262144, s.expr)
+	if err != nil {
+		return nil, fmt.Errorf("cannot compile filter %q (--bpf / bpf) for %s: %w", s.expr, s.name, err)
+	}
+	s.bpf[lt] = b
+	return b, nil
+}
+
+func (s *fileSource) ReadPacket() ([]byte, int64, LinkType, error) {
+	for {
+		data, ts, lt, err := s.r.next()
+		if err != nil {
+			if err == io.EOF || errors.Is(err, io.ErrUnexpectedEOF) {
+				return nil, 0, lt, io.EOF // a capture cut while being written ends at its last whole packet
+			}
+			return nil, 0, lt, fmt.Errorf("cannot read capture file %s: %w", s.name, err)
+		}
+		if s.expr != "" {
+			b, err := s.filter(lt)
+			if err != nil {
+				return nil, 0, lt, err
+			}
+			if !b.Matches(captureInfo(ts, len(data)), data) {
+				continue
+			}
+		}
+		return data, ts, lt, nil
+	}
+}
+
+func (s *fileSource) Live() bool              { return false }
+func (s *fileSource) Drops() (uint64, uint64) { return 0, 0 }
+func (s *fileSource) Close() error            { return s.f.Close() }
+
+func captureInfo(ts int64, n int) gopacket.CaptureInfo {
+	return gopacket.CaptureInfo{Timestamp: time.Unix(0, ts), CaptureLength: n, Length: n}
+}
