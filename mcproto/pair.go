@@ -119,6 +119,7 @@ func (p *Pairer) push(e *pending) {
 	}
 	p.q[(p.head+p.n)%len(p.q)] = *e
 	p.n++
+	p.lastQueued = true
 	if !e.pair.Quiet {
 		p.loud++
 	}
@@ -194,6 +195,7 @@ func (p *Pairer) Request(r *Request, t int64) {
 		return
 	}
 	p.Stats.Requests++
+	p.lastQueued = false // set by push below; a request paired at once (noreply) has nothing to retime
 	var e pending
 	pr := &e.pair
 	pr.Proto, pr.Cmd, pr.Opcode = r.Proto, r.Cmd, r.Opcode
@@ -269,7 +271,7 @@ func isMultiLine(r *Request) bool {
 // RequestDone updates the time of the most recent request whose data block was streamed: call it with the
 // time its last byte was sent.
 func (p *Pairer) RequestDone(t int64) {
-	if p.n > 0 {
+	if p.lastQueued && p.n > 0 {
 		p.at(p.n - 1).pair.ReqTime = t
 	}
 }
@@ -307,6 +309,15 @@ func (p *Pairer) ResponseDone(t int64) {
 // batch was never ended included) and counted.
 func (p *Pairer) Close(t int64) {
 	p.holding = false
+	if p.heldValid {
+		// A response whose value never finished arriving: its request is lost, not answered.
+		p.heldValid = false
+		p.held.Status, p.held.RespTime = StatusLost, 0
+		p.Stats.Lost++
+		if p.Emit != nil {
+			p.Emit(&p.held)
+		}
+	}
 	for p.n > 0 {
 		e := p.front()
 		e.pair.Status, e.pair.RespTime = StatusLost, 0

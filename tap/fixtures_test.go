@@ -189,7 +189,7 @@ func TestFixtures_Times(t *testing.T) {
 	}
 }
 
-// withoutTimes strips the connection number too, for comparisons across captures where flows may vanish.
+// withoutConn strips the connection number, for comparisons across captures where flows may vanish.
 func withoutConn(evs []string) []string {
 	out := make([]string, len(evs))
 	for i, s := range evs {
@@ -271,8 +271,8 @@ func TestDerived_Duplicate(t *testing.T) {
 	}
 }
 
-// TestDerived_Overlap splits every payload packet into three overlapping segments sent last-first, with a
-// conflicting byte in the overlap (the first copy that is delivered wins, as in gopacket/reassembly).
+// TestDerived_Overlap splits every payload packet into three overlapping segments sent last-first: the
+// overlapping bytes are delivered once.
 func TestDerived_Overlap(t *testing.T) {
 	port := fixturePort(t)
 	for _, fx := range fixtures {
@@ -313,9 +313,6 @@ func resegment(t testing.TB, p capPacket, off, n int) capPacket {
 	seq := binary.BigEndian.Uint32(tcp[4:8])
 	binary.BigEndian.PutUint32(tcp[4:8], seq+uint32(off))
 	copy(payload, payload[off:off+n])
-	if off > 0 {
-		payload[0] ^= 0 // the bytes are the same here; conflicting copies are tested in TestOverlapFirstWins
-	}
 	binary.BigEndian.PutUint16(ip[2:4], uint16(ihl+doff+n))
 	return capPacket{data: d[:14+ihl+doff+n], ts: p.ts, lt: p.lt}
 }

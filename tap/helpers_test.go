@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -17,7 +16,6 @@ import (
 
 	"github.com/gopacket/gopacket/layers"
 	"github.com/membench/membench/configs"
-	"github.com/membench/membench/mcproto"
 	"github.com/membench/membench/profile"
 )
 
@@ -227,6 +225,3 @@ func countBy(evs []profile.Event) map[string]int {
 	}
 	return m
 }
-
-var _ = errors.New
-var _ = mcproto.CmdGet

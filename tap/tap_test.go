@@ -7,9 +7,11 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/VictoriaMetrics/metrics"
 	"github.com/gopacket/gopacket/layers"
 	"github.com/membench/membench/mcproto"
 	"github.com/membench/membench/profile"
@@ -272,4 +274,35 @@ func TestDecodePacket_LinkTypes(t *testing.T) {
 	if decodePacket(layers.LinkTypeEthernet, p.data[:30], &s) != decodeMalformed {
 		t.Fatalf("a cut header was not malformed")
 	}
+}
+
+// TestMetrics: a run publishes its counters under membench_tap_* names.
+func TestMetrics(t *testing.T) {
+	before := metricValue(t, `membench_tap_events_recorded_total`)
+	evs, _ := decodeFixture(t, "meta.pcap")
+	after := metricValue(t, `membench_tap_events_recorded_total`)
+	if after-before != float64(len(evs)) {
+		t.Fatalf("membench_tap_events_recorded_total grew by %v, want %d", after-before, len(evs))
+	}
+	for _, name := range []string{"membench_tap_packets_total", `membench_tap_gaps_total{dir="client_to_server"}`,
+		`membench_tap_drops_total{where="kernel"}`, "membench_tap_flows_total", "membench_tap_flows"} {
+		metricValue(t, name)
+	}
+}
+
+func metricValue(t *testing.T, name string) float64 {
+	t.Helper()
+	var b bytes.Buffer
+	metrics.WritePrometheus(&b, false)
+	for _, line := range strings.Split(b.String(), "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				t.Fatalf("metric %s = %q", name, v)
+			}
+			return f
+		}
+	}
+	t.Fatalf("no metric %s in /metrics", name)
+	return 0
 }

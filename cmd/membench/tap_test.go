@@ -221,7 +221,20 @@ func TestTapVsProxy(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	time.Sleep(200 * time.Millisecond)
+	// "listening on" can come before packets are captured: knock (connect and close, no requests) until the
+	// capture file shows packets.
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		if c, err := net.Dial("tcp", listen); err == nil {
+			c.Close()
+		}
+		time.Sleep(50 * time.Millisecond)
+		if st, err := os.Stat(pcap); err == nil && st.Size() > 24 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("tcpdump captured nothing within 10s: %s", tdErr.String())
+		}
+	}
 
 	if err := proxySession(listen); err != nil {
 		t.Fatal(err)
