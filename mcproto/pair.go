@@ -63,18 +63,20 @@ type Pairer struct {
 
 	Stats PairerStats
 
-	q         []pending // ring buffer
-	head, n   int
-	loud      int  // waiting requests that are not quiet
-	stream    bool // the connection turned into a watch/metadump stream
-	awaitEnd  bool // a text multi-get's keys all hit; its END comes next
-	out       Pair // the pair handed to Emit
-	holding   bool
-	held      Pair
-	heldValid bool
-	seed      maphash.Seed
-	seeded    bool
-	scratch   [MaxKeyLen]byte
+	q       []pending // ring buffer
+	head, n int
+	loud    int // waiting requests that are not quiet
+	// lastQueued reports that the latest Request call queued an entry (RequestDone retimes it).
+	lastQueued bool
+	stream     bool // the connection turned into a watch/metadump stream
+	awaitEnd   bool // a text multi-get's keys all hit; its END comes next
+	out        Pair // the pair handed to Emit
+	holding    bool
+	held       Pair
+	heldValid  bool
+	seed       maphash.Seed
+	seeded     bool
+	scratch    [MaxKeyLen]byte
 }
 
 // Reset forgets all state (for reuse on a new connection), keeping buffers and configuration.
