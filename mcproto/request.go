@@ -398,7 +398,8 @@ func appendKeys(r *Request, line, first []byte) error {
 			continue
 		}
 		if len(k) > MaxKeyLen {
-			// memcached answers the keys before this one, then CLIENT_ERROR instead of END.
+			// memcached answers CLIENT_ERROR instead of END; 1.6.18 also throws away every answer of this
+			// connection it has not sent yet (earlier pipelined requests' included), so pairing may lose those.
 			err = ErrBadFormat
 			break
 		}

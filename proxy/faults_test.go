@@ -165,32 +165,57 @@ func TestGarbage(t *testing.T) {
 	waitFor(t, "every garbage connection to be closed", func() bool { return srv.Connections() == 0 })
 }
 
-// TestSlowloris: a client that sends a request one byte at a time does not hold up anyone else, and still gets
-// its answer once its line is complete.
+// TestSlowloris: a client that sends its requests one byte at a time (text, then binary) does not hold up
+// anyone else, and still gets its answers once each request is complete.
 func TestSlowloris(t *testing.T) {
 	mc := mctest.StartMemcached(t)
 	cfg := testConfig(t, mc.Addr)
 	startProxy(t, cfg, proxy.Options{})
-	slow := dialText(t, cfg.Listen)
-	req := "set slow 0 0 4\r\nslow\r\n"
-	half := len(req) / 2
-	for i := range half {
-		slow.send(req[i : i+1])
-		time.Sleep(10 * time.Millisecond)
-	}
-	// With the slow client mid-request, another client works normally.
 	other := dialText(t, cfg.Listen)
-	for i := range 100 {
-		k := "fast" + strconv.Itoa(i)
-		other.roundTrip("set "+k+" 0 0 1\r\nf\r\n", "STORED")
-		other.roundTrip("get "+k+"\r\n", "VALUE "+k+" 0 1", "f", "END")
+	trickle := func(c net.Conn, b []byte) {
+		t.Helper()
+		for i := range b {
+			_ = c.SetWriteDeadline(time.Now().Add(ioTimeout))
+			if _, err := c.Write(b[i : i+1]); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
 	}
-	for i := half; i < len(req); i++ {
-		slow.send(req[i : i+1])
-		time.Sleep(10 * time.Millisecond)
+	// othersWork runs round trips on another connection while the slow one is mid-request.
+	othersWork := func(round int) {
+		t.Helper()
+		for i := range 50 {
+			k := "fast" + strconv.Itoa(round) + "-" + strconv.Itoa(i)
+			other.roundTrip("set "+k+" 0 0 1\r\nf\r\n", "STORED")
+			other.roundTrip("get "+k+"\r\n", "VALUE "+k+" 0 1", "f", "END")
+		}
 	}
-	slow.expect("STORED")
-	slow.roundTrip("get slow\r\n", "VALUE slow 0 4", "slow", "END")
+
+	slow := dialText(t, cfg.Listen)
+	req := []byte("set slow 0 0 4\r\nslow\r\nget slow\r\n")
+	trickle(slow.c, req[:11]) // "set slow 0 ", mid-line
+	othersWork(0)
+	trickle(slow.c, req[11:20]) // the line and half the value
+	othersWork(1)
+	trickle(slow.c, req[20:])
+	slow.expect("STORED", "VALUE slow 0 4", "slow", "END")
+
+	bin := dial(t, cfg.Listen)
+	breq := append(binReq{op: 0x01, key: "slowbin", extras: storeExtras(0, 0), value: "value", opaque: 1}.bytes(),
+		binReq{op: 0x00, key: "slowbin", opaque: 2}.bytes()...)
+	trickle(bin, breq[:10]) // mid-header
+	othersWork(2)
+	trickle(bin, breq[10:40]) // into the key
+	othersWork(3)
+	trickle(bin, breq[40:])
+	for _, want := range []uint32{1, 2} {
+		_ = bin.SetReadDeadline(time.Now().Add(ioTimeout))
+		f, err := readBinResp(bin)
+		if err != nil || f.status != 0 || f.opaque != want {
+			t.Fatalf("binary answer %v (%v), want success for opaque %d", f, err, want)
+		}
+	}
 }
 
 // raiseNoFile raises the soft open-files limit to at least n (up to the hard limit) for the test.
