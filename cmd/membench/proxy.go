@@ -42,6 +42,10 @@ Flags (override the config file):
   --idle-timeout D         close idle clients after D (default off)
   --drain-timeout D        on SIGTERM, wait up to D for in-flight requests (default 5s)
   --max-item-size BYTES    reject larger values like memcached (default 1048576)
+  --connect-timeout D      dial timeout to the upstream (default 1s)
+  --namespace-delimiter C  a key's namespace ends at C (default ":"; "" turns namespaces off)
+  --flush-interval D       write a profile block at least this often (default 1s)
+  --queue-size N           events waiting for the writer before new ones are dropped (default 65536)
 
 Pool mode (several upstreams, routed like twemproxy's ketama; see configs/pool.toml):
   --upstream A,B,C         comma-separated servers switch to pool mode (weight 1 each)
