@@ -1,6 +1,6 @@
 // This file holds the columnar block codec: blockEncoder turns events into one block payload, blockDecoder
-// turns a payload back into events one at a time. It knows nothing of files, checksums or compression (see
-// writer.go and reader.go); docs/FORMAT.md describes the columns.
+// turns a payload back into events, a batch at a time. It knows nothing of files or checksums (see writer.go
+// and reader.go); docs/FORMAT.md describes the columns.
 
 package profile
 
@@ -21,7 +21,7 @@ import (
 // the column's Hi companion only when the first byte's top bit is set. Keeping the low bytes apart from the
 // high bytes lets the entropy coder give each its own statistics.
 const (
-	colTime      = iota // (split) zigzag delta of S = ticks(Time) + ticks(stored latency), see blockEncoder.add
+	colTime      = iota // (split) zigzag delta of S = ticks(Time) + latencyTicks(stored latency), see add
 	colTimeHi           //
 	colConnRef          // (split) connection dictionary reference
 	colConnRefHi        //
@@ -275,6 +275,7 @@ func latencyTicks(l int64, recip uint64) int64 {
 	return int64(hi<<32 | lo>>32)
 }
 
+// rawSize is the bytes in all columns so far.
 func (e *blockEncoder) rawSize() int {
 	n := 0
 	for i := range e.cols {
@@ -574,8 +575,8 @@ func split(lo, hi *cursor) uint64 {
 
 var errColumn = errors.New("column ends early or holds a malformed value")
 
-// decodeBatch is how many events blockDecoder decodes at a time, column by column: tight loops per column
-// decode faster than one event at a time, and the key dictionary's cache misses overlap.
+// decodeBatch is how many events blockDecoder decodes at a time, column by column: tight loops over a few
+// columns at a time decode faster than one event at a time.
 const decodeBatch = 256
 
 // blockDecoder returns the events of one block. It never allocates once its dictionaries have grown to the
@@ -595,7 +596,6 @@ type blockDecoder struct {
 	nss   []uint64
 
 	batch [decodeBatch]Event
-	kidx  [decodeBatch]int32
 	bn    int // events in batch
 	bi    int // next event of batch to return
 }
@@ -635,88 +635,91 @@ func (d *blockDecoder) next(ev *Event) (bool, error) {
 	return true, nil
 }
 
-// fill decodes the next batch, one column at a time.
+// fill decodes the next batch, one column at a time. Cursors are copied into locals for each loop so that
+// the compiler keeps them in registers, and written back after.
 func (d *blockDecoder) fill() error {
 	n := min(d.remaining, decodeBatch)
 	evs := d.batch[:n]
-	kidx := d.kidx[:n]
 	cols := &d.cols
 
-	lo, hi := &cols[colLatency], &cols[colLatencyHi]
-	if d.lbits >= ExactLatency {
+	lo, hi := cols[colLatency], cols[colLatencyHi]
+	tlo, thi := cols[colTime], cols[colTimeHi]
+	s, unit, recip, m := d.prevS, d.unit, d.recip, d.lbits
+	if m >= ExactLatency {
 		for i := range evs {
-			evs[i].Latency = unzigzag(split(lo, hi))
+			lat := unzigzag(split(&lo, &hi))
+			s += unzigzag(split(&tlo, &thi))
+			evs[i].Latency = lat
+			evs[i].Time = (s - latencyTicks(lat, recip)) * unit
 		}
 	} else {
 		for i := range evs {
-			evs[i].Latency = latencyDecode(split(lo, hi), d.lbits)
+			lat := latencyDecode(split(&lo, &hi), m)
+			s += unzigzag(split(&tlo, &thi))
+			evs[i].Latency = lat
+			evs[i].Time = (s - latencyTicks(lat, recip)) * unit
 		}
-	}
-
-	lo, hi = &cols[colTime], &cols[colTimeHi]
-	s, unit, recip := d.prevS, d.unit, d.recip
-	for i := range evs {
-		s += unzigzag(split(lo, hi))
-		evs[i].Time = (s - latencyTicks(evs[i].Latency, recip)) * unit
 	}
 	d.prevS = s
+	cols[colLatency], cols[colLatencyHi], cols[colTime], cols[colTimeHi] = lo, hi, tlo, thi
 
-	lo, hi = &cols[colConnRef], &cols[colConnRefHi]
+	lo, hi = cols[colConnRef], cols[colConnRefHi]
+	conns := d.conns
 	for i := range evs {
-		ci := split(lo, hi)
+		ci := split(&lo, &hi)
 		switch {
-		case ci-1 < uint64(len(d.conns)):
-			evs[i].Conn = d.conns[ci-1]
+		case ci-1 < uint64(len(conns)):
+			evs[i].Conn = conns[ci-1]
 		case ci == 0:
 			c := cols[colConnNew].uvarint()
-			d.conns = append(d.conns, c)
+			conns = append(conns, c)
 			evs[i].Conn = c
 		default:
-			return fmt.Errorf("connection reference %d past dictionary of %d", ci, len(d.conns))
+			return fmt.Errorf("connection reference %d past dictionary of %d", ci, len(conns))
 		}
 	}
+	d.conns = conns
+	cols[colConnRef], cols[colConnRefHi] = lo, hi
 
-	c := &cols[colEnumRef]
+	c := cols[colEnumRef]
+	enums := d.enums
 	for i := range evs {
 		ei := c.uvarint()
 		var pk uint64
 		switch {
-		case ei-1 < uint64(len(d.enums)):
-			pk = d.enums[ei-1]
+		case ei-1 < uint64(len(enums)):
+			pk = enums[ei-1]
 		case ei == 0:
 			pk = cols[colEnumNew].uvarint()
 			if pk > enumMask {
 				return fmt.Errorf("enum value %#x out of range", pk)
 			}
-			d.enums = append(d.enums, pk)
+			enums = append(enums, pk)
 		default:
-			return fmt.Errorf("enum reference %d past dictionary of %d", ei, len(d.enums))
+			return fmt.Errorf("enum reference %d past dictionary of %d", ei, len(enums))
 		}
 		unpackEnums(pk, &evs[i])
 	}
+	d.enums = enums
+	cols[colEnumRef] = c
 
-	lo, hi = &cols[colKeyRef], &cols[colKeyRefHi]
+	klo, khi := cols[colKeyRef], cols[colKeyRefHi]
+	lo, hi = cols[colValue], cols[colValueHi]
+	fc := cols[colFlags]
 	for i := range evs {
-		ki := split(lo, hi)
-		if ki-1 < uint64(len(d.keys)) {
-			kidx[i] = int32(ki - 1)
-			continue
+		ki := split(&klo, &khi)
+		if ki-1 >= uint64(len(d.keys)) {
+			if ki != 0 {
+				return fmt.Errorf("key reference %d past dictionary of %d", ki, len(d.keys))
+			}
+			if err := d.newKey(); err != nil {
+				return err
+			}
+			ki = uint64(len(d.keys))
 		}
-		if ki != 0 {
-			return fmt.Errorf("key reference %d past dictionary of %d", ki, len(d.keys))
-		}
-		if err := d.newKey(); err != nil {
-			return err
-		}
-		kidx[i] = int32(len(d.keys) - 1)
-	}
-	keys := d.keys
-	lo, hi = &cols[colValue], &cols[colValueHi]
-	fc := &cols[colFlags]
-	for i := range evs {
-		ke := &keys[kidx[i]]
+		ke := &d.keys[ki-1]
 		evs[i].KeyHash, evs[i].KeySize, evs[i].NSHash = ke.hash, ke.size, ke.ns
-		if v := split(lo, hi); v == 0 {
+		if v := split(&lo, &hi); v == 0 {
 			evs[i].ValueSize = ke.lastV
 		} else {
 			if v-1 > math.MaxUint32 {
@@ -739,19 +742,19 @@ func (d *blockDecoder) fill() error {
 			}
 		}
 	}
+	cols[colKeyRef], cols[colKeyRefHi] = klo, khi
+	cols[colValue], cols[colValueHi], cols[colFlags] = lo, hi, fc
 
-	c = &cols[colTTL]
+	c, u := cols[colTTL], cols[colUpstream]
 	for i := range evs {
 		evs[i].TTL = unzigzag(c.uvarint())
-	}
-	c = &cols[colUpstream]
-	for i := range evs {
-		u := c.uvarint()
-		if u > math.MaxUint16 {
-			return fmt.Errorf("upstream %d out of range", u)
+		up := u.uvarint()
+		if up > math.MaxUint16 {
+			return fmt.Errorf("upstream %d out of range", up)
 		}
-		evs[i].Upstream = int16(uint16(u) - 1)
+		evs[i].Upstream = int16(uint16(up) - 1)
 	}
+	cols[colTTL], cols[colUpstream] = c, u
 
 	d.remaining -= n
 	for i := range cols {

@@ -48,7 +48,9 @@ func TestFuzzCorpus(t *testing.T) {
 	}
 }
 
-// FuzzReader feeds arbitrary bytes to the reader: it must never panic, and it must end.
+// FuzzReader feeds arbitrary bytes to the reader: it must never panic, and it must end. Run it with a short
+// -fuzzminimizetime (go test -run=^$ -fuzz=FuzzReader -fuzzminimizetime=2s ./profile/): minimizing each new
+// multi-kilobyte input for the default 60s otherwise takes most of the fuzzing time.
 func FuzzReader(f *testing.F) {
 	for _, p := range fuzzSeedProfiles(f) {
 		f.Add(p, false)

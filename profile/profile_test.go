@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -306,7 +307,7 @@ func TestReader_CorruptBlock(t *testing.T) {
 		if err == nil {
 			t.Fatalf("%s: no error", name)
 		}
-		for _, s := range []string{"test.prof", "offset " + itoa(wantOffset), "--salvage"} {
+		for _, s := range []string{"test.prof", "offset " + strconv.Itoa(wantOffset), "--salvage"} {
 			if !strings.Contains(err.Error(), s) {
 				t.Fatalf("%s: error %q does not mention %q", name, err, s)
 			}
@@ -328,19 +329,6 @@ func TestReader_CorruptBlock(t *testing.T) {
 	f("garbage between blocks", func(b []byte) {
 		copy(b[offs[1]:], []byte("garbage!"))
 	}, without(1), offs[1])
-}
-
-func itoa(i int) string { return strings.TrimSpace(strings.Repeat(" ", 0) + fmtInt(i)) }
-
-func fmtInt(i int) string {
-	if i == 0 {
-		return "0"
-	}
-	var b []byte
-	for ; i > 0; i /= 10 {
-		b = append([]byte{byte('0' + i%10)}, b...)
-	}
-	return string(b)
 }
 
 func TestReader_BadHeaders(t *testing.T) {
@@ -514,3 +502,25 @@ func TestEncodeAllocs(t *testing.T) {
 type discard struct{}
 
 func (discard) Write(b []byte) (int, error) { return len(b), nil }
+
+func TestReader_All(t *testing.T) {
+	evs := randomEvents(1000, 9)
+	r, err := NewReader(bytes.NewReader(writeStream(t, evs, exactHeader, WriterOptions{BlockEvents: 300})), "x", ReaderOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []Event
+	for ev := range r.All() {
+		got = append(got, *ev)
+		if len(got) == 500 {
+			break
+		}
+	}
+	for ev := range r.All() {
+		got = append(got, *ev)
+	}
+	if r.Err() != nil {
+		t.Fatal(r.Err())
+	}
+	equalEvents(t, got, evs)
+}

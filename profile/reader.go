@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"io"
+	"iter"
 	"os"
 
 	"github.com/klauspost/compress/zstd"
@@ -141,6 +142,31 @@ func (r *Reader) Next(ev *Event) bool {
 			return false
 		}
 		r.loadBlock()
+	}
+}
+
+// All returns an iterator over the remaining events, for range loops; it yields pointers into the reader's
+// decoded batch instead of copying each event. The *Event is valid until the next iteration: copy it to keep
+// it. Check Err after the loop.
+func (r *Reader) All() iter.Seq[*Event] {
+	return func(yield func(*Event) bool) {
+		var first Event
+		for {
+			for r.dec.bi < r.dec.bn {
+				ev := &r.dec.batch[r.dec.bi]
+				r.dec.bi++
+				r.events++
+				if !yield(ev) {
+					return
+				}
+			}
+			if !r.Next(&first) { // decodes the next batch and copies out its first event
+				return
+			}
+			if !yield(&first) {
+				return
+			}
+		}
 	}
 }
 

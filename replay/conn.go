@@ -103,12 +103,15 @@ type conn struct {
 	wake chan struct{} // receiver → sender: entries were completed
 
 	s        *session
+	inline   bool   // closed loop: the sender reads responses itself, no receiver goroutine
+	rd       reader // the inline reader (sender only)
 	nextDial time.Time
 	backoff  time.Duration
 	closing  atomic.Bool // the sender has sent everything: the receiver may end once nothing is in flight
 
 	enc    encoder
 	wbuf   []byte
+	wdl    time.Time // write deadline of the session
 	opaque uint32
 
 	lastDone atomic.Int64 // run clock of the latest completion
@@ -141,6 +144,9 @@ func newConn(e *engine, addr string) *conn {
 		wake: make(chan struct{}, 1),
 		enc:  encoder{values: e.values},
 		wbuf: make([]byte, 0, maxWriteBuffer+4096),
+		// In closed loop the sender only waits for responses, so it reads them itself: no goroutine handoff
+		// per response (worth a third more requests per second at depth 1).
+		inline: !e.open,
 	}
 	return c
 }
@@ -149,7 +155,19 @@ func newConn(e *engine, addr string) *conn {
 // failed.
 func (c *conn) run() {
 	defer c.finish()
-	for b := range c.in {
+	for {
+		var b *batch
+		select {
+		case b = <-c.in:
+		default:
+			// Inline, nobody reads responses while the sender waits for work: read them all first, so that
+			// their latency is not the dispatcher's.
+			c.drain()
+			b = <-c.in
+		}
+		if b == nil {
+			return
+		}
 		stopped := c.e.ctx.Err() != nil
 		for i := range b.ops {
 			if stopped {
@@ -161,6 +179,7 @@ func (c *conn) run() {
 			}
 		}
 		c.flush()
+		c.flushCounts()
 		c.e.recycle(b)
 	}
 }
@@ -193,10 +212,14 @@ func (c *conn) send(o *op) {
 			}
 			continue
 		}
+		if c.inline {
+			c.step(c.s, &c.rd)
+			continue
+		}
+		// No timer here: a request that is never answered is failed by the receiver's timeout, which wakes us.
 		select {
 		case <-c.wake:
 		case <-c.s.done:
-		case <-time.After(c.e.timeout):
 		}
 	}
 	c.opaque++
@@ -246,6 +269,16 @@ func (c *conn) count(cmd mcproto.Command, recorded mcproto.Status, to *[mcproto.
 	c.dirty = true
 }
 
+// drain reads responses until nothing loud is in flight (inline only).
+func (c *conn) drain() {
+	if !c.inline || c.s == nil {
+		return
+	}
+	c.flush()
+	for c.loud.Load() > 0 && !c.s.dead.Load() && c.step(c.s, &c.rd) {
+	}
+}
+
 // flushCounts adds the sender-side counts to st.
 func (c *conn) flushCounts() {
 	if !c.dirty {
@@ -271,20 +304,22 @@ func (c *conn) flushCounts() {
 	}
 }
 
-// flush writes the buffered requests.
+// flush writes the buffered requests. The write deadline is moved at most every half timeout: a write only
+// blocks when the target stopped reading, and then the deadline ends it within 1.5 timeouts.
 func (c *conn) flush() {
-	c.flushCounts()
 	if len(c.wbuf) == 0 || c.s == nil {
 		c.wbuf = c.wbuf[:0]
 		return
 	}
 	s := c.s
 	if !s.dead.Load() {
-		_ = s.nc.SetWriteDeadline(time.Now().Add(c.e.timeout))
+		if now := time.Now(); now.After(c.wdl.Add(-c.e.timeout / 2)) {
+			c.wdl = now.Add(c.e.timeout)
+			_ = s.nc.SetWriteDeadline(c.wdl)
+		}
 		if _, err := s.nc.Write(c.wbuf); err != nil {
 			// The receiver fails what is in flight when the closed connection ends its read.
-			s.dead.Store(true)
-			s.nc.Close()
+			c.broken(s, errConnLost)
 		}
 	}
 	c.wbuf = c.wbuf[:0]
@@ -323,7 +358,12 @@ func (c *conn) ensure() bool {
 	c.backoff = min(max(2*c.backoff, minBackoff), maxBackoff)
 	c.nextDial = now.Add(c.backoff)
 	c.s = &session{nc: nc, done: make(chan struct{})}
-	go c.receive(c.s)
+	c.wdl = time.Time{}
+	if c.inline {
+		c.rd = reader{buf: c.rd.buf[:0]}
+	} else {
+		go c.receive(c.s)
+	}
 	return true
 }
 
@@ -346,110 +386,176 @@ func (c *conn) failLeftovers(kind int) {
 // finish waits for everything in flight, then closes the connection.
 func (c *conn) finish() {
 	c.flush()
+	c.flushCounts()
 	c.closing.Store(true)
+	if c.s != nil && c.inline {
+		c.drain()
+		if s := c.s; !s.dead.Swap(true) {
+			c.resolveQuiet()
+			s.nc.Close()
+			close(s.done)
+		}
+	}
 	if c.s != nil {
+		// Interrupt the receiver's read so that it sees closing now rather than at its next deadline.
+		_ = c.s.nc.SetReadDeadline(time.Now())
 		<-c.s.done
 		c.failLeftovers(errConnLost)
 		c.s.nc.Close()
 	}
 }
 
-// receive is the receiver goroutine of session s.
+// broken ends session s after an error of kind: the receiver (or, inline, this call) fails what is in flight.
+func (c *conn) broken(s *session, kind int) {
+	if s.dead.Swap(true) {
+		return
+	}
+	s.nc.Close()
+	if c.inline {
+		c.failAll(kind)
+		close(s.done)
+	}
+}
+
+// reader is the receiving side of a session: the response parser, the partial frame, and the timeout clock.
+type reader struct {
+	p   mcproto.ResponseParser
+	r   mcproto.Response
+	buf []byte
+	m   matcher
+	// The timeout counts from the later of the last bytes received and the moment requests were first seen in
+	// flight: a request fails only when its connection made no progress for that long. The read deadline dl is
+	// armed once and moved only when it expires (setting it costs a timer update), so a busy connection does not
+	// pay for it on every read.
+	lastRecv, busySince, dl time.Time
+}
+
+// receive is the receiver goroutine of session s (open loop).
 func (c *conn) receive(s *session) {
 	defer close(s.done)
 	defer s.nc.Close()
-	var (
-		p    mcproto.ResponseParser
-		r    mcproto.Response
-		buf  = make([]byte, 0, 256<<10)
-		m    matcher
-		fail = func(kind int) {
+	rd := &reader{}
+	for {
+		if c.loud.Load() == 0 && c.closing.Load() {
+			c.resolveQuiet()
+			s.dead.Store(true)
+			return
+		}
+		if !c.step(s, rd) {
+			return
+		}
+	}
+}
+
+// step reads once from s (until data, its deadline or an error) and accounts every complete response. It
+// reports false when the session ended; what was in flight has then been failed.
+func (c *conn) step(s *session, rd *reader) bool {
+	end := func(kind int) bool {
+		if c.inline {
+			c.broken(s, kind)
+		} else {
 			s.dead.Store(true)
 			c.failAll(kind)
 		}
-	)
-	// The timeout counts from the later of the last bytes received and the moment requests were first seen in
-	// flight: a request fails only when its connection made no progress for that long.
-	var lastRecv, busySince time.Time
-	for {
-		if c.loud.Load() > 0 {
-			if busySince.IsZero() {
-				busySince = time.Now()
+		return false
+	}
+	if c.loud.Load() > 0 {
+		if rd.busySince.IsZero() {
+			rd.busySince = time.Now()
+			if rd.dl.IsZero() || rd.dl.After(rd.busySince.Add(c.e.timeout)) {
+				rd.dl = rd.busySince.Add(c.e.timeout)
+				_ = s.nc.SetReadDeadline(rd.dl)
 			}
-			from := busySince
-			if lastRecv.After(from) {
-				from = lastRecv
-			}
-			_ = s.nc.SetReadDeadline(from.Add(c.e.timeout))
-		} else {
-			busySince = time.Time{}
-			if c.closing.Load() {
-				c.resolveQuiet()
-				s.dead.Store(true)
-				return
-			}
-			_ = s.nc.SetReadDeadline(time.Now().Add(idlePoll))
 		}
-		if len(buf) == cap(buf) {
-			nb := make([]byte, len(buf), 2*cap(buf))
-			copy(nb, buf)
-			buf = nb
-		}
-		n, err := s.nc.Read(buf[len(buf):cap(buf)])
-		buf = buf[:len(buf)+n]
-		if n > 0 {
-			lastRecv = time.Now()
-			now := c.e.now()
-			off := 0
-			c.st.mu.Lock()
-			for off < len(buf) {
-				k, perr := p.Parse(buf[off:], &r)
-				if perr == mcproto.ErrIncomplete {
-					if r.FrameLen > cap(buf) {
-						nb := make([]byte, len(buf), r.FrameLen+4096)
-						copy(nb, buf)
-						buf = nb
-					}
-					break
-				}
-				if perr != nil {
-					c.st.mu.Unlock()
-					fail(errProtocol)
-					return
-				}
-				off += k
-				if !m.match(c, &r, now) {
-					c.st.mu.Unlock()
-					fail(errProtocol)
-					return
-				}
+	} else {
+		rd.busySince = time.Time{}
+	}
+	if rd.dl.IsZero() {
+		wait := idlePoll
+		if !rd.busySince.IsZero() {
+			from := rd.busySince
+			if rd.lastRecv.After(from) {
+				from = rd.lastRecv
 			}
-			c.st.mu.Unlock()
-			buf = buf[:copy(buf, buf[off:])]
-			s.answered.Store(true)
-			c.lastDone.Store(now)
+			wait = time.Until(from.Add(c.e.timeout))
+		}
+		rd.dl = time.Now().Add(max(wait, time.Millisecond))
+		_ = s.nc.SetReadDeadline(rd.dl)
+	}
+	if len(rd.buf) == cap(rd.buf) {
+		nb := make([]byte, len(rd.buf), max(2*cap(rd.buf), 64<<10))
+		copy(nb, rd.buf)
+		rd.buf = nb
+	}
+	n, err := s.nc.Read(rd.buf[len(rd.buf):cap(rd.buf)])
+	rd.buf = rd.buf[:len(rd.buf)+n]
+	if n > 0 {
+		rd.lastRecv = time.Now()
+		now := int64(rd.lastRecv.Sub(c.e.base))
+		off := 0
+		c.st.mu.Lock()
+		for off < len(rd.buf) {
+			k, perr := rd.p.Parse(rd.buf[off:], &rd.r)
+			if perr == mcproto.ErrIncomplete {
+				if need := rd.r.FrameLen; need > cap(rd.buf) {
+					nb := make([]byte, len(rd.buf), need+4096)
+					copy(nb, rd.buf)
+					rd.buf = nb
+				}
+				break
+			}
+			if perr != nil {
+				c.st.mu.Unlock()
+				return end(errProtocol)
+			}
+			off += k
+			if !rd.m.match(c, &rd.r, now) {
+				c.st.mu.Unlock()
+				return end(errProtocol)
+			}
+		}
+		c.st.mu.Unlock()
+		rd.buf = rd.buf[:copy(rd.buf, rd.buf[off:])]
+		s.answered.Store(true)
+		c.lastDone.Store(now)
+		if c.loud.Load() == 0 {
+			rd.busySince = time.Time{}
+		}
+		if !c.inline {
 			select {
 			case c.wake <- struct{}{}:
 			default:
 			}
 		}
-		if err != nil {
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, os.ErrDeadlineExceeded) {
-				from := busySince
-				if lastRecv.After(from) {
-					from = lastRecv
+	}
+	if err != nil {
+		var ne net.Error
+		if !(errors.As(err, &ne) && ne.Timeout() || errors.Is(err, os.ErrDeadlineExceeded)) {
+			return end(errConnLost)
+		}
+		rd.dl = time.Time{}
+		if c.loud.Load() == 0 {
+			// Only quiet requests in flight and nothing came for a whole poll: their silence was their answer.
+			if c.q.len() > 0 && time.Since(rd.lastRecv) >= idlePoll {
+				c.resolveQuiet()
+				if !c.inline {
+					select {
+					case c.wake <- struct{}{}:
+					default:
+					}
 				}
-				if c.loud.Load() > 0 && !busySince.IsZero() && time.Since(from) >= c.e.timeout {
-					fail(errTimeout)
-					return
-				}
-				continue
 			}
-			fail(errConnLost)
-			return
+			return true
+		}
+		from := rd.busySince
+		if rd.lastRecv.After(from) {
+			from = rd.lastRecv
+		}
+		if !rd.busySince.IsZero() && time.Since(from) >= c.e.timeout {
+			return end(errTimeout)
 		}
 	}
+	return true
 }
 
 // resolveQuiet completes quiet entries that will never get an answer: their silence was the answer.

@@ -42,16 +42,22 @@ func TestRun_FlappingTarget(t *testing.T) {
 	cfg.Arrivals = configs.ArrivalsUniform
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	done := make(chan struct{})
+	done := make(chan error, 1)
 	go func() {
-		defer close(done)
-		time.Sleep(800 * time.Millisecond)
+		if err := waitTraffic(t, mc.Addr, 500); err != nil {
+			done <- err
+			return
+		}
+		time.Sleep(300 * time.Millisecond)
 		mc.Stop()
 		time.Sleep(500 * time.Millisecond)
 		mc.Restart()
+		done <- nil
 	}()
 	r, err := Run(ctx, cfg, presetOptions(t, "etc", 1, 0.01))
-	<-done
+	if e := <-done; e != nil {
+		t.Fatal(e)
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,7 +84,11 @@ func TestRun_Timeout(t *testing.T) {
 	defer cancel()
 	errc := make(chan error, 1)
 	go func() {
-		time.Sleep(700 * time.Millisecond)
+		if err := waitTraffic(t, mc.Addr, 300); err != nil {
+			errc <- err
+			return
+		}
+		time.Sleep(200 * time.Millisecond)
 		if err := mc.Signal(syscall.SIGSTOP); err != nil {
 			errc <- err
 			return

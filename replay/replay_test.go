@@ -93,7 +93,11 @@ func TestRun_OpenLoopAccuracy(t *testing.T) {
 		stopped := make(chan error, 1)
 		if pause {
 			go func() {
-				time.Sleep(1500 * time.Millisecond)
+				if err := waitTraffic(t, mc.Addr, 2000); err != nil {
+					stopped <- err
+					return
+				}
+				time.Sleep(time.Second)
 				if err := mc.Signal(syscall.SIGSTOP); err != nil {
 					stopped <- err
 					return

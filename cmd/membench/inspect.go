@@ -140,9 +140,8 @@ func summarize(path string, salvage bool, opts analyze.Options, stderr io.Writer
 	}
 	defer r.Close()
 	a := analyze.New(opts)
-	var ev profile.Event
-	for r.Next(&ev) {
-		a.Add(&ev)
+	for ev := range r.All() {
+		a.Add(ev)
 	}
 	if err := r.Err(); err != nil {
 		return summarized{}, err

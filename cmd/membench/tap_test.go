@@ -239,7 +239,17 @@ func TestTapVsProxy(t *testing.T) {
 	if err := proxySession(listen); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(300 * time.Millisecond) // let tcpdump write the last packets before it is stopped
+	// Let tcpdump write the last packets before it is stopped: on a loaded machine it lags behind, so wait until
+	// the capture file has stopped growing for a second (at most 15s).
+	for last, stable, deadline := int64(-1), time.Now(), time.Now().Add(15*time.Second); time.Now().Before(deadline); {
+		st, err := os.Stat(pcap)
+		if err == nil && st.Size() != last {
+			last, stable = st.Size(), time.Now()
+		} else if time.Since(stable) > time.Second {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 	_ = td.Process.Signal(syscall.SIGINT)
 	_ = td.Wait()
 	_ = proxy.Process.Signal(syscall.SIGTERM)

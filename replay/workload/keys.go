@@ -57,10 +57,11 @@ type Values struct{ buf []byte }
 // NewValues returns a value source for values up to max bytes.
 func NewValues(max int) *Values {
 	b := make([]byte, max)
-	for i := range b {
-		b[i] = ' '
-	}
 	if max > 0 {
+		b[0] = ' '
+		for n := 1; n < max; n *= 2 {
+			copy(b[n:], b[:n])
+		}
 		b[0] = valueFill
 	}
 	return &Values{buf: b}
