@@ -24,6 +24,9 @@ type recordSettings struct {
 	queueSize     int
 	flushInterval time.Duration
 	compress      bool
+	// created is the profile header's creation time; zero means now. The tap passes the first packet's
+	// timestamp when reading a file, so that the header, like the events, depends only on the capture.
+	created time.Time
 }
 
 // recorder is an open profile: the anonymizer that hashes keys and the queue that writes events.
@@ -70,8 +73,12 @@ func openRecorder(set recordSettings, stderr io.Writer) (*recorder, error) {
 
 func (r *recorder) open(path string) (*profile.Queue, error) {
 	host := r.set.hostLabel
+	created := r.set.created
+	if created.IsZero() || len(r.files) > 0 {
+		created = time.Now() // rotated files start now
+	}
 	h := profile.Header{
-		Created:         time.Now(),
+		Created:         created,
 		Mode:            r.set.mode,
 		Host:            host,
 		SaltFingerprint: r.anon.Fingerprint(),

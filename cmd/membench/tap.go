@@ -9,7 +9,6 @@ import (
 	"io"
 	"log/slog"
 	"os/signal"
-	"strconv"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -223,13 +222,13 @@ func runTap(args []string, stdout, stderr io.Writer) error {
 		set := recordSettings{
 			mode: "tap", path: cfg.Record, saltFile: cfg.SaltFile, hostLabel: cfg.HostLabel,
 			sampleRate: cfg.SampleRate, nsDelim: cfg.NamespaceDelimiter, queueSize: cfg.QueueSize,
-			flushInterval: time.Duration(cfg.FlushInterval), compress: cfg.Compress,
+			flushInterval: time.Duration(cfg.FlushInterval), compress: cfg.Compress, created: created,
 		}
 		if offline {
 			// Whole blocks only and no queue: block boundaries and events must not depend on timing.
 			set.flushInterval, set.queueSize = -1, 1
 		}
-		if rec, err = openTapRecorder(set, created, stderr); err != nil {
+		if rec, err = openRecorder(set, stderr); err != nil {
 			return err
 		}
 		opts.Anonymizer = rec.anon
@@ -302,48 +301,6 @@ func runTap(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("cannot finish profile %s: %w", rec.path, closeErr)
 	}
 	return nil
-}
-
-// openTapRecorder is openRecorder with the profile's creation time given: the first packet's timestamp when
-// reading a file, so that its header, like its events, depends only on the capture.
-func openTapRecorder(set recordSettings, created time.Time, stderr io.Writer) (*recorder, error) {
-	nsOn := set.nsDelim != ""
-	var delim byte = profile.DefaultNSDelim
-	if nsOn {
-		delim = set.nsDelim[0]
-	}
-	var anon *profile.Anonymizer
-	if set.saltFile != "" {
-		secret, err := profile.LoadSaltFile(set.saltFile)
-		if err != nil {
-			return nil, fmt.Errorf("cannot use --salt-file: %w", err)
-		}
-		anon = profile.NewAnonymizer(secret, delim, nsOn)
-	} else {
-		anon = profile.RandomAnonymizer(delim, nsOn)
-		fmt.Fprintln(stderr, "membench:", profile.RandomSaltWarning)
-	}
-	h := profile.Header{
-		Created:         created,
-		Mode:            set.mode,
-		Host:            set.hostLabel,
-		SaltFingerprint: anon.Fingerprint(),
-		Settings: map[string]string{
-			"sample_rate":         strconv.FormatFloat(set.sampleRate, 'g', -1, 64),
-			"namespace_delimiter": set.nsDelim,
-			"membench_version":    version,
-		},
-	}
-	comp := profile.CompressionZstd
-	if !set.compress {
-		comp = profile.CompressionNone
-	}
-	w, err := profile.NewWriter(set.path, h, profile.WriterOptions{FlushInterval: set.flushInterval, Compression: comp})
-	if err != nil {
-		return nil, fmt.Errorf("cannot open the profile (--record): %w", err)
-	}
-	return &recorder{set: set, anon: anon, writer: w, path: set.path, files: []string{set.path},
-		queue: profile.NewQueue(w, set.queueSize)}, nil
 }
 
 // batchSink hands events to a goroutine that writes them to the profile, in batches and in order, so the
