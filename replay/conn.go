@@ -4,10 +4,15 @@
 // share a single-producer single-consumer ring of requests in flight; the sender owns the connection's lifecycle
 // (dial with timeout, reconnect with backoff), so a down or flapping target costs counted errors, never a hang.
 //
-// Plain goroutines over net.Conn were measured against gnet v2 client event loops on this workload (closed-loop
-// pipelined gets, 4 and 32 connections, depth 16): the goroutines sent 25–40% more requests per second for half
-// the CPU per request, since a load generator with few connections gains nothing from an event loop and pays for
-// its extra copies and wakeups (see the report of the replay issue and bench/replay.sh).
+// In closed loop the sender reads the responses itself (no receiver goroutine): it only ever waits for them, and
+// a goroutine handoff per response costs a third of the throughput at depth 1. In open loop a receiver goroutine
+// reads while the sender waits for intended send times.
+//
+// Plain goroutines over net.Conn were chosen over gnet v2 client event loops after measuring both on closed-loop
+// single-key gets (docs/WORKLOADS.md, "Engine"): with pipelining (depth 16) they send as many requests per
+// second for 40–50% less CPU per request; without it (depth 1) gnet's event loops send 25–70% more, since
+// every request then costs a netpoller wakeup. Replay's fast path is pipelined, and per-connection goroutines
+// keep open-loop timing, timeouts and reconnection simple.
 
 package replay
 
@@ -143,7 +148,7 @@ func newConn(e *engine, addr string) *conn {
 		q:    newInflight(depth),
 		wake: make(chan struct{}, 1),
 		enc:  encoder{values: e.values},
-		wbuf: make([]byte, 0, maxWriteBuffer+4096),
+		wbuf: make([]byte, 0, 16<<10),
 		// In closed loop the sender only waits for responses, so it reads them itself: no goroutine handoff
 		// per response (worth a third more requests per second at depth 1).
 		inline: !e.open,
@@ -483,7 +488,7 @@ func (c *conn) step(s *session, rd *reader) bool {
 		_ = s.nc.SetReadDeadline(rd.dl)
 	}
 	if len(rd.buf) == cap(rd.buf) {
-		nb := make([]byte, len(rd.buf), max(2*cap(rd.buf), 64<<10))
+		nb := make([]byte, len(rd.buf), max(2*cap(rd.buf), 16<<10))
 		copy(nb, rd.buf)
 		rd.buf = nb
 	}

@@ -110,6 +110,15 @@ func toWire(ev *profile.Event, override mcproto.Protocol) (w wire, ok bool) {
 		if _, ok := binOpcode(cmd, false); !ok {
 			return w, false
 		}
+		// Name the command as the wire (and a recorder) sees it: binary has no gets, gats or cas opcode.
+		switch cmd {
+		case mcproto.CmdGets:
+			cmd = mcproto.CmdGet
+		case mcproto.CmdGats:
+			cmd = mcproto.CmdGat
+		case mcproto.CmdCas:
+			cmd = mcproto.CmdSet
+		}
 		_, ok := binOpcode(cmd, true)
 		quiet = quiet && ok
 	case isMeta(cmd):
@@ -424,8 +433,8 @@ func (e *encoder) encodeBinary(dst []byte, ev *profile.Event, w wire, opaque uin
 	hdr[4] = byte(len(ext))
 	binary.BigEndian.PutUint32(hdr[8:12], uint32(len(ext)+keyLen+len(v)))
 	binary.BigEndian.PutUint32(hdr[12:16], opaque)
-	if w.cmd == mcproto.CmdCas {
-		binary.BigEndian.PutUint64(hdr[16:24], 1)
+	if ev.Cmd == mcproto.CmdCas {
+		binary.BigEndian.PutUint64(hdr[16:24], 1) // the recorded cas unique is not in the profile
 	}
 	if w.cmd == mcproto.CmdStats {
 		return dst, expBinMulti
