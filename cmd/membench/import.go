@@ -120,12 +120,14 @@ func runImport(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	var n int64
+	stop := progressLine(stderr, func() string { return fmt.Sprintf("import %s: %d events written", name, w.Events()) })
 	switch *format {
 	case profile.FormatTwitter:
 		n, err = profile.ImportTwitter(in, name, anon, w)
 	case profile.FormatOracleGeneral:
 		n, err = profile.ImportOracleGeneral(in, name, anon, profile.ImportOptions{KeySize: uint16(*keySize)}, w)
 	}
+	stop()
 	if cerr := w.Close(); err == nil {
 		err = cerr
 	}

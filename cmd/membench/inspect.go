@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"sort"
+	"sync/atomic"
 	"time"
 
 	"github.com/membench/membench/profile"
@@ -140,9 +141,13 @@ func summarize(path string, salvage bool, opts analyze.Options, stderr io.Writer
 	}
 	defer r.Close()
 	a := analyze.New(opts)
+	var n atomic.Int64
+	stop := progressLine(stderr, func() string { return fmt.Sprintf("inspect %s: %d events read", path, n.Load()) })
 	for ev := range r.All() {
 		a.Add(ev)
+		n.Add(1)
 	}
+	stop()
 	if err := r.Err(); err != nil {
 		return summarized{}, err
 	}

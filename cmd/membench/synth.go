@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/membench/membench/configs"
@@ -128,13 +129,20 @@ func runSynth(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("cannot write -o %s: %w", sa.output, err)
 	}
 	var n uint64
+	var shown atomic.Uint64
+	stop := progressLine(stderr, func() string { return fmt.Sprintf("synth: %d events written", shown.Load()) })
 	for ok := true; ok; ok = gen.Next(&ev) {
 		if err := w.Write(&ev); err != nil {
+			stop()
 			w.Close()
 			return err
 		}
 		n++
+		if n&1023 == 0 {
+			shown.Store(n)
+		}
 	}
+	stop()
 	if err := gen.Err(); err != nil {
 		w.Close()
 		return err

@@ -2,6 +2,7 @@
 package main
 
 import (
+	"flag"
 	"fmt"
 	"io"
 	"runtime"
@@ -43,6 +44,14 @@ func init() {
 		summary: "print version, commit and Go version",
 		usage:   "membench version\n\nExample:\n  membench version\n",
 		run: func(args []string, stdout, stderr io.Writer) error {
+			fs := flag.NewFlagSet("version", flag.ContinueOnError)
+			pos, err := parseArgs(fs, "membench version\n\nPrints the version, the commit it was built from and the Go version.\n\nExample:\n  membench version\n", args, stdout)
+			if err != nil {
+				return err
+			}
+			if len(pos) > 0 {
+				return fmt.Errorf("unexpected argument %q: %w", pos[0], errUsage)
+			}
 			fmt.Fprintf(stdout, "membench %s (commit %s, %s %s/%s)\n", version, buildCommit(), runtime.Version(),
 				runtime.GOOS, runtime.GOARCH)
 			return nil
