@@ -9,8 +9,8 @@
 #    Both wall-clock and CPU (user+sys) seconds are printed: on a shared machine the wall clock of either
 #    tool moves with the load, CPU time much less.
 # 2. Live capture on lo: `membench tap --interface lo` while tap/testdata/loadgen (pipelined, 4 connections)
-#    drives a memcached on a free port for LIVE_SECONDS, twice: with --immediate-mode=false (TPACKET_V3, the
-#    ring packs packets) and with the default immediate mode (TPACKET_V2, one snaplen-sized ring slot per
+#    drives a memcached on a free port for LIVE_SECONDS, twice: with --immediate-mode=false (the default;
+#    TPACKET_V3, the ring packs packets) and with immediate mode (TPACKET_V2, one snaplen-sized ring slot per
 #    packet). Target: ≥ 50 k ops/s with zero kernel drops and recorded events equal to the client's operations.
 set -euo pipefail
 
@@ -90,5 +90,5 @@ live() {
 }
 echo "== live: lo, ${LIVE}s of pipelined load, --immediate-mode=false"
 live --immediate-mode=false
-echo "== live: lo, ${LIVE}s of pipelined load, --immediate-mode=true (default)"
+echo "== live: lo, ${LIVE}s of pipelined load, --immediate-mode=true"
 live --immediate-mode=true || true # reported, not required: see the header

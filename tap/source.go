@@ -1,6 +1,6 @@
-// Packet sources: live capture through libpcap (immediate mode, whole packets, a BPF filter) and pcap/pcapng
-// files read in pure Go. They are separate from the Tap so tests can feed packets from anywhere and so the
-// privilege error, which every operator meets once, is worded in one place.
+// Packet sources: live capture through libpcap (whole packets, a BPF filter, optional immediate mode) and
+// pcap/pcapng files read in pure Go. They are separate from the Tap so tests can feed packets from anywhere and
+// so the privilege error, which every operator meets once, is worded in one place.
 package tap
 
 import (
