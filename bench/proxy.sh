@@ -20,49 +20,11 @@ PIPE_CONNS=${PIPE_CONNS:-4}
 PIPE_DEPTH=${PIPE_DEPTH:-32}
 
 cd "$(dirname "$0")/.."
-for bin in memcached nutcracker memcaslap go python3; do
-	if ! command -v "$bin" >/dev/null && [[ ! -x /usr/sbin/$bin ]]; then
-		echo "proxy.sh: $bin not found (install it: sudo scripts/install-deps.sh)" >&2
-		exit 1
-	fi
-done
+NAME=proxy.sh WORK_PREFIX=membench-proxy-bench
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
+require memcached nutcracker memcaslap go python3
 NUTCRACKER=$(command -v nutcracker || echo /usr/sbin/nutcracker)
-
-WORK=$(mktemp -d /tmp/membench-proxy-bench.XXXXXX)
-PIDS=()
-cleanup() {
-	for pid in "${PIDS[@]}"; do
-		kill "$pid" 2>/dev/null || true
-	done
-	for pid in "${PIDS[@]}"; do
-		wait "$pid" 2>/dev/null || true
-	done
-	rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-free_port() {
-	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-# wait_port PORT: until something accepts on 127.0.0.1:PORT, at most 10 s.
-wait_port() {
-	for _ in $(seq 100); do
-		if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then
-			return 0
-		fi
-		sleep 0.1
-	done
-	echo "proxy.sh: nothing accepts on 127.0.0.1:$1 after 10s" >&2
-	exit 1
-}
-
-# cpu_ticks PID: utime+stime of the process, in clock ticks.
-cpu_ticks() {
-	# Fields after the ")" that ends the command name: state is field 3, utime 14, stime 15.
-	awk '{ sub(/.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"
-}
-HZ=$(getconf CLK_TCK)
 
 echo "building membench and pipeload…" >&2
 go build -o "$WORK/membench" ./cmd/membench
