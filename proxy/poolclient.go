@@ -28,8 +28,11 @@ type pclient struct {
 	resp   mcproto.Response
 	pairer mcproto.Pairer
 
-	slots []*slot
-	head  int
+	slots   []*slot
+	head    int
+	free    []*slot // written slots kept for reuse
+	written []*slot // scratch: the slots one flush writes
+	out     []byte  // scratch: several slots' answers written together
 	// pins is the upstream connection this client uses for each server (by index in the loop's current
 	// generation): all of a client's requests to one server share a connection, so they reach memcached in the
 	// client's order even with connections_per_server > 1.
@@ -79,9 +82,25 @@ func (s *Server) newPoolClient(c gnet.Conn) *pclient {
 }
 
 func (cl *pclient) newSlot() *slot {
-	sl := &slot{cl: cl}
+	var sl *slot
+	if n := len(cl.free); n > 0 {
+		sl = cl.free[n-1]
+		cl.free = cl.free[:n-1]
+		*sl = slot{cl: cl, buf: sl.buf[:0]}
+	} else {
+		sl = &slot{cl: cl}
+	}
 	cl.slots = append(cl.slots, sl)
 	return sl
+}
+
+// recycle keeps a written slot, with its buffer, for the next request (bounded, so a burst of large values
+// does not pin memory).
+func (cl *pclient) recycle(sl *slot) {
+	if len(cl.free) < 64 && cap(sl.buf) <= 64<<10 {
+		sl.vals, sl.errText = nil, nil
+		cl.free = append(cl.free, sl)
+	}
 }
 
 func (sl *slot) setErr(frame []byte) {
@@ -129,15 +148,22 @@ func (cl *pclient) flush(now int64) {
 		return
 	}
 	var out []byte
+	shared := false // out is cl.out, not a slot's own buffer
+	written := cl.written[:0]
 	for cl.head < len(cl.slots) && cl.slots[cl.head].waiting == 0 {
 		sl := cl.slots[cl.head]
 		cl.slots[cl.head] = nil
 		cl.head++
+		written = append(written, sl)
 		if len(sl.buf) > 0 {
 			cl.recordAnswers(sl.buf, now)
-			if out == nil && cl.head == len(cl.slots) {
+			switch {
+			case out == nil && cl.head == len(cl.slots):
 				out = sl.buf // common case: one slot, write it directly
-			} else {
+			case !shared:
+				out, shared = append(cl.out[:0], out...), true
+				out = append(out, sl.buf...)
+			default:
 				out = append(out, sl.buf...)
 			}
 		}
@@ -146,9 +172,17 @@ func (cl *pclient) flush(now int64) {
 		cl.slots, cl.head = cl.slots[:0], 0
 	}
 	if len(out) > 0 {
-		_, _ = cl.c.Write(out)
+		_, _ = cl.c.Write(out) // gnet copies what it cannot write now: the buffers are free again after this
 		clientBytesOut.Add(len(out))
 	}
+	if shared && cap(out) <= 1<<20 {
+		cl.out = out[:0]
+	}
+	for i, sl := range written {
+		cl.recycle(sl)
+		written[i] = nil
+	}
+	cl.written = written[:0]
 	cl.inflight.Store(int64(len(cl.slots) - cl.head))
 	if cl.quitting && cl.head == len(cl.slots) {
 		_ = cl.c.Close()
