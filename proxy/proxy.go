@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/membench/membench/configs"
+	"github.com/membench/membench/internal/gnetlog"
 	"github.com/membench/membench/mcproto"
 	"github.com/membench/membench/profile"
 	"github.com/panjf2000/gnet/v2"
@@ -129,7 +130,7 @@ func (s *Server) Start() error {
 		gnet.WithTicker(true),
 		gnet.WithTCPNoDelay(gnet.TCPNoDelay),
 		gnet.WithReuseAddr(true),
-		gnet.WithLogger(gnetLogger{s.log}),
+		gnet.WithLogger(gnetlog.Logger{L: s.log}),
 	}
 	if s.cfg.EventLoops > 0 {
 		opts = append(opts, gnet.WithNumEventLoop(s.cfg.EventLoops))
@@ -372,12 +373,3 @@ func (s *Server) clientClosed(l *link) {
 	delete(s.links, l.id)
 	s.mu.Unlock()
 }
-
-// gnetLogger routes gnet's own messages to slog at debug level.
-type gnetLogger struct{ l *slog.Logger }
-
-func (g gnetLogger) Debugf(format string, args ...any) { g.l.Debug(fmt.Sprintf(format, args...)) }
-func (g gnetLogger) Infof(format string, args ...any)  { g.l.Debug(fmt.Sprintf(format, args...)) }
-func (g gnetLogger) Warnf(format string, args ...any)  { g.l.Warn(fmt.Sprintf(format, args...)) }
-func (g gnetLogger) Errorf(format string, args ...any) { g.l.Error(fmt.Sprintf(format, args...)) }
-func (g gnetLogger) Fatalf(format string, args ...any) { g.l.Error(fmt.Sprintf(format, args...)) }
