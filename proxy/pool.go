@@ -42,7 +42,11 @@ type poolState struct {
 
 // health tracks one server's failures. failures is touched on event loops; transitions take pool.mu.
 type health struct {
-	addr      string
+	addr string
+	// ctx ends when a reload removes the server (or the proxy stops): its probe stops, and it can no longer go
+	// down or come back. A server added again gets a new health.
+	ctx       context.Context
+	cancel    context.CancelFunc
 	failures  atomic.Int32
 	down      atomic.Bool
 	probing   atomic.Bool
@@ -84,13 +88,33 @@ func (p *pool) healthFor(addr string) *health {
 			errors:    metrics.GetOrCreateCounter(`membench_proxy_pool_errors_total{server="` + addr + `"}`),
 			ejections: metrics.GetOrCreateCounter(`membench_proxy_pool_ejections_total{server="` + addr + `"}`),
 		}
+		h.ctx, h.cancel = context.WithCancel(context.Background())
 		p.health[addr] = h
 	}
 	return h
 }
 
-// reload validates cfg and publishes it as a new generation. On error the old generation stays.
+// reload validates cfg and publishes it as a new generation, then has every event loop take it up. On error
+// the old generation stays.
 func (p *pool) reload(cfg configs.Pool) error {
+	if err := p.publishConfig(cfg); err != nil {
+		return err
+	}
+	// A loop takes up a new generation when its clients send requests; a quiet loop would keep its connections
+	// to removed servers open, so ask every loop now.
+	p.loops.Range(func(_, v any) bool {
+		pl := v.(*poolLoop)
+		_ = pl.el.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
+			pl.refresh()
+			return nil
+		}))
+		return true
+	})
+	return nil
+}
+
+// publishConfig builds the generation for cfg, publishes it and forgets the servers cfg no longer names.
+func (p *pool) publishConfig(cfg configs.Pool) error {
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
@@ -101,8 +125,10 @@ func (p *pool) reload(cfg configs.Pool) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	st := &poolState{cfg: cfg, servers: servers}
+	live := map[string]bool{}
 	for _, sv := range servers {
 		st.health = append(st.health, p.healthFor(sv.Addr))
+		live[sv.Addr] = true
 	}
 	if len(cfg.Shadow.Servers) > 0 && cfg.Shadow.Fraction > 0 {
 		st.shadowServers, _ = cfg.ShadowServers()
@@ -114,7 +140,17 @@ func (p *pool) reload(cfg configs.Pool) error {
 			st.shadowBound = ^uint64(0)
 		}
 	}
-	return p.publishLocked(st)
+	if err := p.publishLocked(st); err != nil {
+		return err
+	}
+	// Removed servers: stop their probes; a late probe cannot bring them back (readmit checks ctx).
+	for addr, h := range p.health {
+		if !live[addr] {
+			h.cancel()
+			delete(p.health, addr)
+		}
+	}
+	return nil
 }
 
 // publishLocked fills st's ring from the servers' health and makes it current. p.mu is held.
@@ -139,12 +175,9 @@ func (p *pool) publishLocked(st *poolState) error {
 	return nil
 }
 
-// republish rebuilds the current generation after a health change.
-func (p *pool) republish() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	cur := p.state.Load()
-	st := *cur
+// republishLocked rebuilds the current generation after a health change. p.mu is held.
+func (p *pool) republishLocked() {
+	st := *p.state.Load()
 	_ = p.publishLocked(&st)
 }
 
@@ -156,56 +189,90 @@ func (h *health) ok() {
 }
 
 // fail records a failure (connect error, timeout, closed connection); enough in a row take the server down for
-// server_retry_timeout, after which a probe decides whether it returns.
+// server_retry_timeout, after which a probe decides whether it returns. A server a reload removed (its
+// connections may still fail the requests they carried) is not taken down.
 func (p *pool) fail(h *health) {
 	h.errors.Inc()
 	n := h.failures.Add(1)
 	st := p.state.Load()
-	if int(n) < st.cfg.FailureLimit || h.down.Load() {
+	if int(n) < st.cfg.FailureLimit || h.down.Load() || h.ctx.Err() != nil {
 		return
 	}
-	if !h.down.CompareAndSwap(false, true) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if h.ctx.Err() != nil || !h.down.CompareAndSwap(false, true) {
 		return
 	}
 	h.ejections.Inc()
+	st = p.state.Load()
 	p.s.log.Warn("pool server down", "server", h.addr, "failures", n, "auto_eject", st.cfg.AutoEject,
 		"retry_in", time.Duration(st.cfg.RetryTimeout))
-	p.republish()
+	p.republishLocked()
 	p.scheduleProbe(h)
 }
 
-// scheduleProbe waits server_retry_timeout, then checks the server with a version command; it comes back only
-// when the probe answers.
+// scheduleProbe starts h's probe loop unless it runs already.
 func (p *pool) scheduleProbe(h *health) {
 	if !h.probing.CompareAndSwap(false, true) {
 		return
 	}
-	go func() {
-		defer h.probing.Store(false)
-		for {
-			st := p.state.Load()
-			time.Sleep(time.Duration(st.cfg.RetryTimeout))
-			if p.s.stopped.Load() {
-				return
-			}
-			if probe(h.addr, time.Duration(p.s.cfg.ConnectTimeout)) == nil {
-				h.failures.Store(0)
-				h.down.Store(false)
-				p.s.log.Info("pool server back", "server", h.addr)
-				p.republish()
-				return
-			}
-		}
-	}()
+	go p.probeLoop(h)
 }
 
-// probe asks a server for its version.
-func probe(addr string, timeout time.Duration) error {
-	c, err := net.DialTimeout("tcp", addr, timeout)
+// probeLoop waits server_retry_timeout, then checks the server with a version command, until the server
+// answers; it stops early when a reload removes the server or the proxy stops.
+func (p *pool) probeLoop(h *health) {
+	defer h.probing.Store(false)
+	for {
+		wait := time.NewTimer(time.Duration(p.state.Load().cfg.RetryTimeout))
+		select {
+		case <-h.ctx.Done():
+			wait.Stop()
+			return
+		case <-wait.C:
+		}
+		if p.s.stopped.Load() {
+			return
+		}
+		if probe(h.ctx, h.addr, time.Duration(p.s.cfg.ConnectTimeout)) == nil {
+			p.readmit(h)
+			return
+		}
+	}
+}
+
+// readmit brings a server back after its probe answered, unless a reload removed it meanwhile.
+func (p *pool) readmit(h *health) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if h.ctx.Err() != nil {
+		return
+	}
+	h.failures.Store(0)
+	h.down.Store(false)
+	p.s.log.Info("pool server back", "server", h.addr)
+	p.republishLocked()
+}
+
+// stopProbes ends every probe loop when the proxy stops.
+func (p *pool) stopProbes() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, h := range p.health {
+		h.cancel()
+	}
+}
+
+// probe asks a server for its version; ctx ending (the server removed by a reload) abandons it.
+func probe(ctx context.Context, addr string, timeout time.Duration) error {
+	d := net.Dialer{Timeout: timeout}
+	c, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return err
 	}
 	defer c.Close()
+	stop := context.AfterFunc(ctx, func() { c.Close() })
+	defer stop()
 	_ = c.SetDeadline(time.Now().Add(timeout))
 	if _, err := c.Write([]byte("version\r\n")); err != nil {
 		return err
@@ -226,6 +293,7 @@ func (p *pool) timeoutTicker() {
 	defer t.Stop()
 	for range t.C {
 		if p.s.stopped.Load() {
+			p.stopProbes()
 			return
 		}
 		st := p.state.Load()

@@ -5,6 +5,7 @@ package proxy
 import (
 	"context"
 	"net"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -104,7 +105,9 @@ type subReq struct {
 // suppressFn reports whether memcached would have sent nothing for this answer.
 type suppressFn func(r *mcproto.Response) bool
 
-// refresh updates the loop's view to the current pool generation.
+// refresh updates the loop's view to the current pool generation. It runs when a client of the loop sends
+// requests and, after a reload, as a task on every loop, so that connections to removed servers close even on a
+// loop whose clients are quiet.
 func (pl *poolLoop) refresh() *poolState {
 	st := pl.p.state.Load()
 	if st.version == pl.version {
@@ -124,18 +127,8 @@ func (pl *poolLoop) refresh() *poolState {
 		live[sv.Addr] = true
 		pl.servers = append(pl.servers, us)
 	}
-	for addr, us := range pl.byAddr {
-		if !live[addr] {
-			// Removed by a reload: close its connections once their answers are in.
-			us.retired = true
-			for _, uc := range us.conns {
-				uc.closeIfIdle()
-			}
-			if len(us.conns) == 0 {
-				delete(pl.byAddr, addr)
-			}
-		}
-	}
+	pl.retire(pl.byAddr, live)
+	clear(live)
 	pl.shadows = pl.shadows[:0]
 	for _, sv := range st.shadowServers {
 		us := pl.shadowByAddr[sv.Addr]
@@ -143,9 +136,31 @@ func (pl *poolLoop) refresh() *poolState {
 			us = &upServer{addr: sv.Addr, shadow: true}
 			pl.shadowByAddr[sv.Addr] = us
 		}
+		us.retired = false
+		live[sv.Addr] = true
 		pl.shadows = append(pl.shadows, us)
 	}
+	pl.retire(pl.shadowByAddr, live)
 	return st
+}
+
+// retire marks the servers of byAddr that are not live as removed by a reload and closes their connections once
+// their answers are in (a shadow connection has none to wait for). A removed server leaves byAddr with its last
+// connection (see detach); until then updateOldest and checkTimeouts still cover its waiting requests.
+func (pl *poolLoop) retire(byAddr map[string]*upServer, live map[string]bool) {
+	for addr, us := range byAddr {
+		if live[addr] {
+			continue
+		}
+		us.retired = true
+		// closeIfIdle removes the connection from us.conns: walk a copy.
+		for _, uc := range append([]*upConn(nil), us.conns...) {
+			uc.closeIfIdle()
+		}
+		if len(us.conns) == 0 {
+			delete(byAddr, addr)
+		}
+	}
 }
 
 // conn returns a connection to server us for text (meta included) or binary requests, dialing one if the loop
@@ -208,6 +223,9 @@ func (uc *upConn) opened(c gnet.Conn) gnet.Action {
 		_, _ = c.Write(uc.out)
 		upBytesOut.Add(len(uc.out))
 		uc.out = uc.out[:0]
+	}
+	if uc.srv.retired {
+		uc.closeIfIdle() // a shadow copy that waited for this dial is written: nothing else will come
 	}
 	return gnet.None
 }
@@ -381,7 +399,7 @@ func (uc *upConn) failAll(text string, countFailure bool) {
 		touched = append(touched, sr.sl.cl)
 		uc.pl.release(sr)
 	}
-	uc.srv.remove(uc)
+	uc.detach()
 	if uc.c != nil {
 		_ = uc.c.Close()
 	}
@@ -397,12 +415,22 @@ func (uc *upConn) failAll(text string, countFailure bool) {
 	uc.updateOldest()
 }
 
-func (us *upServer) remove(uc *upConn) {
-	for i, c := range us.conns {
-		if c == uc {
-			us.conns = append(us.conns[:i], us.conns[i+1:]...)
-			return
-		}
+// detach takes a dead connection out of its server's list; a server removed by a reload leaves the loop with its
+// last connection.
+func (uc *upConn) detach() {
+	us := uc.srv
+	if i := slices.Index(us.conns, uc); i >= 0 {
+		us.conns = slices.Delete(us.conns, i, i+1)
+	}
+	if !us.retired || len(us.conns) > 0 {
+		return
+	}
+	byAddr := uc.pl.byAddr
+	if us.shadow {
+		byAddr = uc.pl.shadowByAddr
+	}
+	if byAddr[us.addr] == us {
+		delete(byAddr, us.addr)
 	}
 }
 
@@ -418,14 +446,24 @@ func (uc *upConn) closed() {
 	uc.failAll("SERVER_ERROR upstream connection closed", !stopping && (uc.pending() > 0 || !uc.srv.retired))
 }
 
+// closeIfIdle closes a connection of a server removed by a reload once nothing is in flight on it: no answer
+// awaited and no bytes waiting for the dial to complete (opened calls it again then). Bytes already queued go out
+// first; gnet writes what it still holds before it closes.
 func (uc *upConn) closeIfIdle() {
-	if uc.pending() == 0 && !uc.dead {
-		uc.dead = true
-		uc.srv.remove(uc)
-		if uc.c != nil {
-			_ = uc.c.Close()
-		}
+	if uc.dead || uc.pending() > 0 || (uc.c == nil && len(uc.out) > 0) {
+		return
 	}
+	uc.dead = true
+	uc.detach()
+	if uc.c == nil {
+		return // still dialing: opened closes it
+	}
+	if len(uc.out) > 0 {
+		_, _ = uc.c.Write(uc.out)
+		upBytesOut.Add(len(uc.out))
+		uc.out = uc.out[:0]
+	}
+	_ = uc.c.Close()
 }
 
 // updateOldest recomputes the loop's oldest waiting request time (cheap: only heads matter).
