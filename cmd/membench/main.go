@@ -180,3 +180,10 @@ func flagsSet(fs *flag.FlagSet) map[string]bool {
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	return set
 }
+
+// apply sets *dst to v when the flag name is in set: a flag given on the command line overrides the config file.
+func apply[T any](set map[string]bool, name string, dst *T, v T) {
+	if set[name] {
+		*dst = v
+	}
+}

@@ -116,60 +116,31 @@ func proxyConfigInner(args []string, stdout io.Writer) (configs.Proxy, string, e
 		return cfg, *configFile, err
 	}
 	set := flagsSet(fs)
-	str := func(name string, dst *string, v string) {
-		if set[name] {
-			*dst = v
-		}
-	}
-	str("listen", &cfg.Listen, *listen)
-	str("unix-socket", &cfg.UnixSocket, *unixSock)
+	apply(set, "listen", &cfg.Listen, *listen)
+	apply(set, "unix-socket", &cfg.UnixSocket, *unixSock)
 	if set["upstream"] {
 		single, servers := configs.UpstreamList(*upstream)
 		cfg.Upstream, cfg.Pool.Servers = single, servers
 	}
-	str("hash", &cfg.Pool.Hash, *hash)
-	str("hash-tag", &cfg.Pool.HashTag, *hashTag)
-	if set["auto-eject"] {
-		cfg.Pool.AutoEject = *autoEject
-	}
-	if set["connections-per-server"] {
-		cfg.Pool.ConnectionsPerServer = *perServer
-	}
-	if set["pool-timeout"] {
-		cfg.Pool.Timeout = configs.Duration(*poolTO)
-	}
-	str("record", &cfg.Record, *record)
-	str("salt-file", &cfg.SaltFile, *saltFile)
-	str("host-label", &cfg.HostLabel, *hostLabel)
-	str("namespace-delimiter", &cfg.NamespaceDelimiter, *nsDelim)
-	str("metrics-listen", &cfg.MetricsListen, *metricsL)
-	if set["sample-rate"] {
-		cfg.SampleRate = *sampleRate
-	}
-	if set["event-loops"] {
-		cfg.EventLoops = *loops
-	}
-	if set["max-connections"] {
-		cfg.MaxConnections = *maxConns
-	}
-	if set["idle-timeout"] {
-		cfg.IdleTimeout = configs.Duration(*idle)
-	}
-	if set["drain-timeout"] {
-		cfg.DrainTimeout = configs.Duration(*drain)
-	}
-	if set["connect-timeout"] {
-		cfg.ConnectTimeout = configs.Duration(*connectTO)
-	}
-	if set["flush-interval"] {
-		cfg.FlushInterval = configs.Duration(*flushIv)
-	}
-	if set["max-item-size"] {
-		cfg.MaxItemSize = *maxItem
-	}
-	if set["queue-size"] {
-		cfg.QueueSize = *queueSize
-	}
+	apply(set, "hash", &cfg.Pool.Hash, *hash)
+	apply(set, "hash-tag", &cfg.Pool.HashTag, *hashTag)
+	apply(set, "auto-eject", &cfg.Pool.AutoEject, *autoEject)
+	apply(set, "connections-per-server", &cfg.Pool.ConnectionsPerServer, *perServer)
+	apply(set, "pool-timeout", &cfg.Pool.Timeout, configs.Duration(*poolTO))
+	apply(set, "record", &cfg.Record, *record)
+	apply(set, "salt-file", &cfg.SaltFile, *saltFile)
+	apply(set, "host-label", &cfg.HostLabel, *hostLabel)
+	apply(set, "namespace-delimiter", &cfg.NamespaceDelimiter, *nsDelim)
+	apply(set, "metrics-listen", &cfg.MetricsListen, *metricsL)
+	apply(set, "sample-rate", &cfg.SampleRate, *sampleRate)
+	apply(set, "event-loops", &cfg.EventLoops, *loops)
+	apply(set, "max-connections", &cfg.MaxConnections, *maxConns)
+	apply(set, "idle-timeout", &cfg.IdleTimeout, configs.Duration(*idle))
+	apply(set, "drain-timeout", &cfg.DrainTimeout, configs.Duration(*drain))
+	apply(set, "connect-timeout", &cfg.ConnectTimeout, configs.Duration(*connectTO))
+	apply(set, "flush-interval", &cfg.FlushInterval, configs.Duration(*flushIv))
+	apply(set, "max-item-size", &cfg.MaxItemSize, *maxItem)
+	apply(set, "queue-size", &cfg.QueueSize, *queueSize)
 	if err := cfg.Validate(); err != nil {
 		if *configFile != "" {
 			return cfg, *configFile, fmt.Errorf("%s: %w", *configFile, err)

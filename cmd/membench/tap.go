@@ -104,29 +104,14 @@ func tapConfig(args []string, stdout io.Writer) (configs.Tap, error) {
 		return cfg, err
 	}
 	set := flagsSet(fs)
-	str := func(name string, dst *string, v string) {
-		if set[name] {
-			*dst = v
-		}
-	}
-	num := func(name string, dst *int, v int) {
-		if set[name] {
-			*dst = v
-		}
-	}
-	dur := func(name string, dst *configs.Duration, v time.Duration) {
-		if set[name] {
-			*dst = configs.Duration(v)
-		}
-	}
-	str("interface", &cfg.Interface, *iface)
-	str("pcap", &cfg.Pcap, *pcapFile)
-	str("bpf", &cfg.BPF, *bpf)
-	str("record", &cfg.Record, *record)
-	str("salt-file", &cfg.SaltFile, *saltFile)
-	str("host-label", &cfg.HostLabel, *hostLabel)
-	str("namespace-delimiter", &cfg.NamespaceDelimiter, *nsDelim)
-	str("metrics-listen", &cfg.MetricsListen, *metricsL)
+	apply(set, "interface", &cfg.Interface, *iface)
+	apply(set, "pcap", &cfg.Pcap, *pcapFile)
+	apply(set, "bpf", &cfg.BPF, *bpf)
+	apply(set, "record", &cfg.Record, *record)
+	apply(set, "salt-file", &cfg.SaltFile, *saltFile)
+	apply(set, "host-label", &cfg.HostLabel, *hostLabel)
+	apply(set, "namespace-delimiter", &cfg.NamespaceDelimiter, *nsDelim)
+	apply(set, "metrics-listen", &cfg.MetricsListen, *metricsL)
 	if set["interface"] && !set["pcap"] {
 		cfg.Pcap = "" // a flag chooses the source even when the file named the other one
 	}
@@ -140,25 +125,19 @@ func tapConfig(args []string, stdout io.Writer) (configs.Tap, error) {
 		}
 		cfg.Ports = p
 	}
-	if set["promisc"] {
-		cfg.Promiscuous = *promisc
-	}
-	if set["immediate-mode"] {
-		cfg.ImmediateMode = *immediate
-	}
-	if set["sample-rate"] {
-		cfg.SampleRate = *sampleRate
-	}
-	num("snaplen", &cfg.SnapLen, *snaplen)
-	num("buffer-size", &cfg.BufferSize, *bufSize)
-	num("queue-size", &cfg.QueueSize, *queueSize)
-	num("max-flows", &cfg.MaxFlows, *maxFlows)
-	num("max-flow-buffer", &cfg.MaxFlowBuffer, *maxFlowBuf)
-	num("max-total-buffer", &cfg.MaxTotalBuffer, *maxTotBuf)
-	dur("duration", &cfg.Duration, *duration)
-	dur("flush-interval", &cfg.FlushInterval, *flushIv)
-	dur("reorder-window", &cfg.ReorderWindow, *reorder)
-	dur("idle-timeout", &cfg.IdleTimeout, *idle)
+	apply(set, "promisc", &cfg.Promiscuous, *promisc)
+	apply(set, "immediate-mode", &cfg.ImmediateMode, *immediate)
+	apply(set, "sample-rate", &cfg.SampleRate, *sampleRate)
+	apply(set, "snaplen", &cfg.SnapLen, *snaplen)
+	apply(set, "buffer-size", &cfg.BufferSize, *bufSize)
+	apply(set, "queue-size", &cfg.QueueSize, *queueSize)
+	apply(set, "max-flows", &cfg.MaxFlows, *maxFlows)
+	apply(set, "max-flow-buffer", &cfg.MaxFlowBuffer, *maxFlowBuf)
+	apply(set, "max-total-buffer", &cfg.MaxTotalBuffer, *maxTotBuf)
+	apply(set, "duration", &cfg.Duration, configs.Duration(*duration))
+	apply(set, "flush-interval", &cfg.FlushInterval, configs.Duration(*flushIv))
+	apply(set, "reorder-window", &cfg.ReorderWindow, configs.Duration(*reorder))
+	apply(set, "idle-timeout", &cfg.IdleTimeout, configs.Duration(*idle))
 	if err := cfg.Validate(); err != nil {
 		if *configFile != "" {
 			return cfg, fmt.Errorf("%s: %w", *configFile, err)
