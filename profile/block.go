@@ -477,7 +477,8 @@ func splitPayload(payload []byte, codec byte, rawLen int, zdec func() (*zstd.Dec
 		}
 	}
 	if cap(*rawBuf) < need {
-		*rawBuf = make([]byte, 0, need)
+		// A quarter more than this block needs, so that slightly larger blocks later do not allocate again.
+		*rawBuf = make([]byte, 0, min(need+need/4, maxRawPayload))
 	}
 	buf := (*rawBuf)[:0]
 	p := c.p
@@ -556,24 +557,96 @@ func (c *cursor) u64le() uint64 {
 
 func (c *cursor) failed() bool { return c.p > len(c.b) }
 
-// split reads a value from a split column pair (see the column list).
-func split(lo, hi *cursor) uint64 {
-	if lo.p < len(lo.b) {
-		b := lo.b[lo.p]
-		lo.p++
-		if b < 0x80 {
-			return uint64(b)
-		}
-		h := hi.uvarint()
-		if h < 1<<57 {
-			return uint64(b&0x7f) | h<<7
-		}
+var errColumn = errors.New("column ends early or holds a malformed value")
+
+// splitN decodes len(out) values of a split column pair (see the column list) into out. It reports false, with
+// lo failed, when either column ends early or holds a malformed value.
+//
+// This is the decoder's hottest loop, so it is written for the branch predictor: whether a value has a high part
+// is close to a coin toss for dictionary references, so the loop reads the next high byte whenever there is one,
+// masks it in or out, and advances the high cursor by the low byte's top bit. Only high parts of two bytes or
+// more (values of 2^14 and more) and the end of the high column take branches that depend on the data.
+func splitN(lo, hi *cursor, out []uint64) bool {
+	if lo.p > len(lo.b) || len(lo.b)-lo.p < len(out) || hi.p > len(hi.b) {
+		lo.p = len(lo.b) + 1
+		return false
 	}
-	lo.p = len(lo.b) + 1
-	return 0
+	lb := lo.b[lo.p : lo.p+len(out)]
+	hb, hp := hi.b, hi.p
+	out = out[:len(lb)]
+	for i, b := range lb {
+		if hp < len(hb) {
+			h := hb[hp]
+			if b&h < 0x80 {
+				m := uint64(b >> 7)
+				out[i] = uint64(b&0x7f) | uint64(h)<<7&-m
+				hp += int(m)
+				continue
+			}
+		} else if b < 0x80 {
+			out[i] = uint64(b)
+			continue
+		}
+		v, k := binary.Uvarint(hb[min(hp, len(hb)):])
+		if k <= 0 || v >= 1<<57 {
+			lo.p = len(lo.b) + 1
+			return false
+		}
+		out[i] = uint64(b&0x7f) | v<<7
+		hp += k
+	}
+	lo.p += len(lb)
+	hi.p = hp
+	return true
 }
 
-var errColumn = errors.New("column ends early or holds a malformed value")
+// uvarintN decodes len(out) uvarints of c into out. It reports false, with c failed, when c ends early or holds
+// a malformed value. Most columns hold one-byte values only, so it takes eight at a time when it can.
+func uvarintN(c *cursor, out []uint64) bool {
+	b, p := c.b, c.p
+	if p > len(b) {
+		return false
+	}
+	for i := 0; i < len(out); {
+		if len(out)-i >= 8 && len(b)-p >= 8 {
+			if x := binary.LittleEndian.Uint64(b[p:]); x&0x8080808080808080 == 0 {
+				unpack8(x, out[i:i+8])
+				i += 8
+				p += 8
+				continue
+			}
+		}
+		if p < len(b) && b[p] < 0x80 {
+			out[i] = uint64(b[p])
+			p++
+			i++
+			continue
+		}
+		v, k := binary.Uvarint(b[min(p, len(b)):])
+		if k <= 0 {
+			c.p = len(b) + 1
+			return false
+		}
+		out[i] = v
+		p += k
+		i++
+	}
+	c.p = p
+	return true
+}
+
+// unpack8 stores the bytes of x, low first, in out[:8].
+func unpack8(x uint64, out []uint64) {
+	out = out[:8]
+	out[0] = x & 0xff
+	out[1] = x >> 8 & 0xff
+	out[2] = x >> 16 & 0xff
+	out[3] = x >> 24 & 0xff
+	out[4] = x >> 32 & 0xff
+	out[5] = x >> 40 & 0xff
+	out[6] = x >> 48 & 0xff
+	out[7] = x >> 56
+}
 
 // decodeBatch is how many events blockDecoder decodes at a time, column by column: tight loops over a few
 // columns at a time decode faster than one event at a time.
@@ -593,7 +666,11 @@ type blockDecoder struct {
 	conns []uint64
 	enums []uint64
 	keys  []keyEntry
-	nss   []uint64
+	nss   []uint64 // by NSRef value: [0] = 0 (no namespace), [1] unused (1 = new entry), entry i at [i+2]
+
+	// vals holds the raw column values of the batch being decoded, so that each column is read in a loop of
+	// its own and the loops that build events do no byte parsing.
+	vals [4][decodeBatch]uint64
 
 	batch [decodeBatch]Event
 	bn    int // events in batch
@@ -611,11 +688,23 @@ func (d *blockDecoder) reset(cols *[numColumns][]byte, events int) {
 	}
 	d.remaining = events
 	d.prevS = 0
-	d.conns = d.conns[:0]
-	d.enums = d.enums[:0]
-	d.keys = d.keys[:0]
-	d.nss = d.nss[:0]
+	// Size the dictionaries for the block up front, so that appending to them never copies. Each new entry
+	// takes at least one byte of its column (8 for hashes), so the sizes are bounded by the columns actually
+	// read, not only by the event count the block claims.
+	d.conns = reserve(d.conns, min(len(cols[colConnNew]), events))
+	d.enums = reserve(d.enums, min(len(cols[colEnumNew]), events))
+	d.keys = reserve(d.keys, min(len(cols[colKeyHash])/8, events))
+	d.nss = append(reserve(d.nss, min(len(cols[colNSHash])/8, events)+2), 0, 0)
 	d.bn, d.bi = 0, 0
+}
+
+// reserve returns s emptied, with room for at least n elements (and a quarter more when it allocates, so that
+// slightly larger blocks later do not allocate again).
+func reserve[T any](s []T, n int) []T {
+	if cap(s) < n {
+		return make([]T, 0, n+n/4)
+	}
+	return s[:0]
 }
 
 // next copies the next event into ev. It returns false at the end of the block or on a malformed payload
@@ -635,38 +724,49 @@ func (d *blockDecoder) next(ev *Event) (bool, error) {
 	return true, nil
 }
 
-// fill decodes the next batch, one column at a time. Cursors are copied into locals for each loop so that
-// the compiler keeps them in registers, and written back after.
+func columnError(col int) error { return fmt.Errorf("column %d: %w", col, errColumn) }
+
+// fill decodes the next batch. Each column (or split pair) is first decoded into d.vals by splitN or uvarintN,
+// then a loop per field group turns the values into event fields; a dictionary lookup is then one load from an
+// index computed in an earlier loop, so the cache misses of a batch's lookups overlap.
 func (d *blockDecoder) fill() error {
 	n := min(d.remaining, decodeBatch)
 	evs := d.batch[:n]
 	cols := &d.cols
+	va, vb, vc, vd := d.vals[0][:n], d.vals[1][:n], d.vals[2][:n], d.vals[3][:n]
 
-	lo, hi := cols[colLatency], cols[colLatencyHi]
-	tlo, thi := cols[colTime], cols[colTimeHi]
+	// Latency, then time.
+	if !splitN(&cols[colLatency], &cols[colLatencyHi], va) {
+		return columnError(colLatency)
+	}
+	if !splitN(&cols[colTime], &cols[colTimeHi], vb) {
+		return columnError(colTime)
+	}
 	s, unit, recip, m := d.prevS, d.unit, d.recip, d.lbits
 	if m >= ExactLatency {
 		for i := range evs {
-			lat := unzigzag(split(&lo, &hi))
-			s += unzigzag(split(&tlo, &thi))
+			lat := unzigzag(va[i])
+			s += unzigzag(vb[i])
 			evs[i].Latency = lat
 			evs[i].Time = (s - latencyTicks(lat, recip)) * unit
 		}
 	} else {
 		for i := range evs {
-			lat := latencyDecode(split(&lo, &hi), m)
-			s += unzigzag(split(&tlo, &thi))
+			lat := latencyDecode(va[i], m)
+			s += unzigzag(vb[i])
 			evs[i].Latency = lat
 			evs[i].Time = (s - latencyTicks(lat, recip)) * unit
 		}
 	}
 	d.prevS = s
-	cols[colLatency], cols[colLatencyHi], cols[colTime], cols[colTimeHi] = lo, hi, tlo, thi
 
-	lo, hi = cols[colConnRef], cols[colConnRefHi]
+	// Connection.
+	if !splitN(&cols[colConnRef], &cols[colConnRefHi], va) {
+		return columnError(colConnRef)
+	}
 	conns := d.conns
 	for i := range evs {
-		ci := split(&lo, &hi)
+		ci := va[i]
 		switch {
 		case ci-1 < uint64(len(conns)):
 			evs[i].Conn = conns[ci-1]
@@ -675,16 +775,19 @@ func (d *blockDecoder) fill() error {
 			conns = append(conns, c)
 			evs[i].Conn = c
 		default:
+			d.conns = conns
 			return fmt.Errorf("connection reference %d past dictionary of %d", ci, len(conns))
 		}
 	}
 	d.conns = conns
-	cols[colConnRef], cols[colConnRefHi] = lo, hi
 
-	c := cols[colEnumRef]
+	// Enums.
+	if !uvarintN(&cols[colEnumRef], va) {
+		return columnError(colEnumRef)
+	}
 	enums := d.enums
 	for i := range evs {
-		ei := c.uvarint()
+		ei := va[i]
 		var pk uint64
 		switch {
 		case ei-1 < uint64(len(enums)):
@@ -692,69 +795,78 @@ func (d *blockDecoder) fill() error {
 		case ei == 0:
 			pk = cols[colEnumNew].uvarint()
 			if pk > enumMask {
+				d.enums = enums
 				return fmt.Errorf("enum value %#x out of range", pk)
 			}
 			enums = append(enums, pk)
 		default:
+			d.enums = enums
 			return fmt.Errorf("enum reference %d past dictionary of %d", ei, len(enums))
 		}
 		unpackEnums(pk, &evs[i])
 	}
 	d.enums = enums
-	cols[colEnumRef] = c
 
-	klo, khi := cols[colKeyRef], cols[colKeyRefHi]
-	lo, hi = cols[colValue], cols[colValueHi]
-	fc := cols[colFlags]
-	for i := range evs {
-		ki := split(&klo, &khi)
-		if ki-1 >= uint64(len(d.keys)) {
-			if ki != 0 {
-				return fmt.Errorf("key reference %d past dictionary of %d", ki, len(d.keys))
-			}
-			if err := d.newKey(); err != nil {
-				return err
-			}
-			ki = uint64(len(d.keys))
-		}
-		ke := &d.keys[ki-1]
-		evs[i].KeyHash, evs[i].KeySize, evs[i].NSHash = ke.hash, ke.size, ke.ns
-		if v := split(&lo, &hi); v == 0 {
-			evs[i].ValueSize = ke.lastV
-		} else {
-			if v-1 > math.MaxUint32 {
-				return fmt.Errorf("value size %d out of range", v-1)
-			}
-			evs[i].ValueSize = uint32(v - 1)
-			if v > 1 {
-				ke.lastV = uint32(v - 1)
-			}
-		}
-		if f := fc.uvarint(); f == 0 {
-			evs[i].Flags = ke.lastF
-		} else {
-			if f-1 > math.MaxUint32 {
-				return fmt.Errorf("flags %d out of range", f-1)
-			}
-			evs[i].Flags = uint32(f - 1)
-			if f > 1 {
-				ke.lastF = uint32(f - 1)
-			}
-		}
+	// Keys: first turn references into dictionary indexes, adding new entries, then look them up.
+	if !splitN(&cols[colKeyRef], &cols[colKeyRefHi], va) {
+		return columnError(colKeyRef)
 	}
-	cols[colKeyRef], cols[colKeyRefHi] = klo, khi
-	cols[colValue], cols[colValueHi], cols[colFlags] = lo, hi, fc
-
-	c, u := cols[colTTL], cols[colUpstream]
+	if err := d.keyIndexes(va, vd); err != nil {
+		return err
+	}
+	if !splitN(&cols[colValue], &cols[colValueHi], vb) {
+		return columnError(colValue)
+	}
+	if !uvarintN(&cols[colFlags], vc) {
+		return columnError(colFlags)
+	}
+	keys := d.keys
 	for i := range evs {
-		evs[i].TTL = unzigzag(c.uvarint())
-		up := u.uvarint()
+		ke := &keys[vd[i]]
+		ev := &evs[i]
+		ev.KeyHash, ev.KeySize, ev.NSHash = ke.hash, ke.size, ke.ns
+		// Value and flags: 0 = the entry's last non-zero one, else value+1. Written with selects rather than
+		// branches: the cases alternate unpredictably.
+		v, f := vb[i], vc[i]
+		if v > math.MaxUint32+1 {
+			return fmt.Errorf("value size %d out of range", v-1)
+		}
+		if f > math.MaxUint32+1 {
+			return fmt.Errorf("flags %d out of range", f-1)
+		}
+		lv, lf := ke.lastV, ke.lastF
+		vs, fs := uint32(v-1), uint32(f-1)
+		if v == 0 {
+			vs = lv
+		}
+		if f == 0 {
+			fs = lf
+		}
+		if v > 1 {
+			lv = vs
+		}
+		if f > 1 {
+			lf = fs
+		}
+		ev.ValueSize, ev.Flags = vs, fs
+		ke.lastV, ke.lastF = lv, lf
+	}
+
+	// TTL and upstream.
+	if !uvarintN(&cols[colTTL], va) {
+		return columnError(colTTL)
+	}
+	if !uvarintN(&cols[colUpstream], vb) {
+		return columnError(colUpstream)
+	}
+	for i := range evs {
+		up := vb[i]
 		if up > math.MaxUint16 {
 			return fmt.Errorf("upstream %d out of range", up)
 		}
+		evs[i].TTL = unzigzag(va[i])
 		evs[i].Upstream = int16(uint16(up) - 1)
 	}
-	cols[colTTL], cols[colUpstream] = c, u
 
 	d.remaining -= n
 	for i := range cols {
@@ -773,25 +885,65 @@ func (d *blockDecoder) fill() error {
 	return nil
 }
 
-// newKey reads a new key dictionary entry.
-func (d *blockDecoder) newKey() error {
+// b2u is 1 for true and 0 for false, without a branch.
+func b2u(b bool) uint64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// keyIndexes turns the key references refs into indexes into d.keys in idx, reading a new entry for each 0.
+//
+// About a third of the references are 0 in a typical block, in no predictable order, so the references are
+// resolved first without branching on that (a new entry's index is the count of entries so far), and the new
+// entries are read after, in a loop of their own whose branches all go the same way on well-formed input.
+func (d *blockDecoder) keyIndexes(refs, idx []uint64) error {
+	keys, nss := d.keys, d.nss
+	nk := uint64(len(keys))
+	bad := uint64(0)
+	idx = idx[:len(refs)]
+	for i, ki := range refs {
+		bad |= b2u(ki > nk)
+		x := ki - 1
+		if ki == 0 {
+			x = nk
+		}
+		idx[i] = x
+		nk += b2u(ki == 0)
+	}
+	if bad != 0 {
+		nk = uint64(len(keys))
+		for _, ki := range refs {
+			if ki > nk {
+				return fmt.Errorf("key reference %d past dictionary of %d", ki, nk)
+			}
+			nk += b2u(ki == 0)
+		}
+		panic("BUG: no bad key reference found")
+	}
 	cols := &d.cols
-	h := cols[colKeyHash].u64le()
-	sz := cols[colKeySize].uvarint()
-	if sz > math.MaxUint16 {
-		return fmt.Errorf("key size %d out of range", sz)
+	hc, sc, nc := cols[colKeyHash], cols[colKeySize], cols[colNSRef]
+	var err error
+	for range nk - uint64(len(keys)) {
+		h := hc.u64le()
+		sz := sc.uvarint()
+		if sz > math.MaxUint16 {
+			err = fmt.Errorf("key size %d out of range", sz)
+			break
+		}
+		ni := nc.uvarint()
+		if ni == 1 {
+			nss = append(nss, cols[colNSHash].u64le())
+			ni = uint64(len(nss) - 1)
+		}
+		if ni >= uint64(len(nss)) {
+			err = fmt.Errorf("namespace reference %d past dictionary of %d", ni, len(nss)-2)
+			break
+		}
+		keys = append(keys, keyEntry{hash: h, ns: nss[ni], size: uint16(sz)})
 	}
-	var ns uint64
-	switch ni := cols[colNSRef].uvarint(); {
-	case ni == 0:
-	case ni == 1:
-		ns = cols[colNSHash].u64le()
-		d.nss = append(d.nss, ns)
-	case ni-2 < uint64(len(d.nss)):
-		ns = d.nss[ni-2]
-	default:
-		return fmt.Errorf("namespace reference %d past dictionary of %d", ni, len(d.nss))
-	}
-	d.keys = append(d.keys, keyEntry{hash: h, ns: ns, size: uint16(sz)})
-	return nil
+	d.keys, d.nss = keys, nss
+	cols[colKeyHash], cols[colKeySize], cols[colNSRef] = hc, sc, nc
+	return err
 }

@@ -182,6 +182,55 @@ func TestRoundTrip_Quantized(t *testing.T) {
 	}
 }
 
+// TestRoundTrip_KeyDictionary takes the decoder's key dictionary past the paths the workload takes: references
+// with two high bytes (over 2^14 entries), key sizes and namespace references of several bytes, new namespaces
+// in the middle of a batch, and one hash seen with several sizes.
+func TestRoundTrip_KeyDictionary(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 7))
+	keys := make([]uint64, 40000)
+	for i := range keys {
+		keys[i] = r.Uint64()
+	}
+	nss := make([]uint64, 300)
+	for i := range nss {
+		nss[i] = r.Uint64() | 1
+	}
+	sizes := []uint16{30, 30, 30, 127, 128, 250, math.MaxUint16}
+	evs := make([]Event, 120000)
+	for i := range evs {
+		k := r.IntN(len(keys))
+		if r.IntN(2) == 0 {
+			k = r.IntN(100) // some hot keys, referenced with one-byte references
+		}
+		ev := &evs[i]
+		ev.Time = int64(i) * 1000
+		ev.KeyHash, ev.KeySize = keys[k], sizes[k%len(sizes)]
+		if k%5 != 0 {
+			ev.NSHash = nss[k%len(nss)]
+		}
+		switch r.IntN(50) {
+		case 0:
+			ev.KeySize++ // the same hash with another size: a new entry
+		case 1:
+			ev.KeyHash, ev.KeySize, ev.NSHash = 0, 0, 0
+		case 2:
+			ev.NSHash = nss[r.IntN(len(nss))]
+		}
+		ev.ValueSize = uint32(k % 3 * 100)
+		ev.Upstream = -1
+	}
+	for _, c := range []Compression{CompressionZstd, CompressionNone} {
+		for _, be := range []int{3, 1000, 0} {
+			data := writeStream(t, evs, exactHeader, WriterOptions{Compression: c, BlockEvents: be})
+			got, _, err := readAll(t, data, ReaderOptions{})
+			if err != nil {
+				t.Fatalf("%v/%d: %v", c, be, err)
+			}
+			equalEvents(t, got, evs)
+		}
+	}
+}
+
 func TestLatencyPrecision(t *testing.T) {
 	for _, m := range []uint8{2, 4, 8, 12, 30} {
 		for l := int64(1); l > 0 && l < math.MaxInt64/3; l = l*3 + 1 {
