@@ -1,30 +1,34 @@
 #!/usr/bin/env bash
 # bench/replay.sh — membench replay against memcaslap (libmemcached-tools' memaslap), closed loop, on the same
-# memcached with the same number of connections and the same pipeline depth, each run for DUR seconds.
+# memcached with the same number of connections and the same pipeline depth.
 #
-# Reported per run: requests per second (from the tool's own summary) and the load generator's CPU time per
-# million requests, read from /proc/PID/stat: the tool runs as the only child of a bash process, and once it has
-# been waited for, that process's cutime + cstime (fields 16 and 17, in clock ticks) are exactly the tool's user
-# and system time.
+# Each configuration runs ROUNDS times (default 3), the tools alternating within a round so that they share the
+# machine's moods; the table gives each one's median. Reported: requests per second (from the tool's own
+# summary), the load generator's CPU time per million requests, read from /proc/PID/stat (the tool runs as the
+# only child of a bash process, and once it has been waited for, that process's cutime + cstime — fields 16 and
+# 17, in clock ticks — are exactly the tool's user and system time), and memcached's own CPU time per million
+# requests over the same run (utime + stime deltas of its /proc/PID/stat).
 #
 # memaslap keeps one request in flight per connection (-c connections, no pipelining), so the comparison is at
-# depth 1; one extra membench row shows what its pipelining adds. memaslap's workload is 90% get / 10% set, 64-byte
-# keys and, here, 544-byte values (-X 544); membench replays its "uniform" preset: 90% get / 10% set, keys of 16 to
-# 64 bytes, values of 64 to 1024 bytes (mean 544), with a warmup so that gets hit as memaslap's do.
+# depth 1; both membench engines are shown there (--engine eventloop, the default, and goroutine), and one extra
+# row shows what pipelining adds. memaslap's workload is 90% get / 10% set, 64-byte keys and, here, 544-byte
+# values (-X 544); membench replays its "uniform" preset: 90% get / 10% set, keys of 16 to 64 bytes, values of 64
+# to 1024 bytes (mean 544), with a warmup so that gets hit as memaslap's do.
 #
-# Bounded: 4 runs of DUR (default 10) seconds plus setup, well under 4 minutes; everything targets 127.0.0.1 and
-# every process started here is stopped by PID on exit.
+# Bounded: ROUNDS × (3 or 4 runs per connection count) × DUR (default 8) seconds plus setup, about 3 minutes with
+# the defaults; everything targets 127.0.0.1 and every process started here is stopped by PID on exit.
 #
 # Usage: bench/replay.sh            (from the repository root)
-#        DUR=5 CONNS="8 32" bench/replay.sh
+#        DUR=5 ROUNDS=5 CONNS="8 32" bench/replay.sh
 set -euo pipefail
 
-DUR=${DUR:-10}
+DUR=${DUR:-8}
+ROUNDS=${ROUNDS:-3}
 CONNS=${CONNS:-"16 64"}
 THREADS=${THREADS:-2}
 cd "$(dirname "$0")/.."
 
-for p in memcached memcaslap go; do
+for p in memcached memcaslap go python3; do
 	command -v "$p" >/dev/null || { echo "bench/replay.sh: $p not found (install it: sudo scripts/install-deps.sh)" >&2; exit 1; }
 done
 
@@ -45,28 +49,60 @@ memcached -l 127.0.0.1 -p "$PORT" -U 0 -t 2 -m 512 "${USER_ARGS[@]}" &
 MC_PID=$!
 for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/"$PORT") 2>/dev/null && break; sleep 0.1; done
 ADDR=127.0.0.1:$PORT
+HZ=$(getconf CLK_TCK)
 
-# cpu_of CMD...: runs CMD as the only child of a bash, prints its output to $TMP/out and its CPU seconds
-# (cutime + cstime of that bash, from /proc/PID/stat) on stdout.
+# cpu_of CMD...: runs CMD as the only child of a bash, its output to $TMP/out, and prints its CPU ticks
+# (cutime + cstime of that bash, from /proc/PID/stat).
 cpu_of() {
-	bash -c '"$@" > "'"$TMP"'/out" 2> "'"$TMP"'/err"; read -ra s < /proc/$$/stat; echo $(( s[15] + s[16] ))' _ "$@" |
-		awk -v hz="$(getconf CLK_TCK)" '{ printf "%.2f", $1 / hz }'
+	bash -c '"$@" > "'"$TMP"'/out" 2> "'"$TMP"'/err"; read -ra s < /proc/$$/stat; echo $(( s[15] + s[16] ))' _ "$@"
+}
+# mc_ticks: memcached's utime + stime so far.
+mc_ticks() { read -ra s < "/proc/$MC_PID/stat"; echo $(( s[13] + s[14] )); }
+
+# Each run appends "tool conns depth ops ops_per_sec tool_ticks memcached_ticks" to $TMP/runs.
+run_memcaslap() {
+	local c=$1 m0 t
+	m0=$(mc_ticks)
+	t=$(cpu_of timeout $((DUR + 30)) memcaslap -s "$ADDR" -T "$THREADS" -c "$c" -X 544 -t "${DUR}s")
+	awk -v c="$c" -v t="$t" -v m="$(( $(mc_ticks) - m0 ))" '/^Run time:/ {
+		for (i = 1; i <= NF; i++) { if ($i == "Ops:") ops = $(i+1); if ($i == "TPS:") tps = $(i+1) }
+		print "memcaslap", c, 1, ops, tps, t, m }' "$TMP/out" >> "$TMP/runs"
+}
+run_membench() {
+	local engine=$1 c=$2 d=$3 m0 t
+	m0=$(mc_ticks)
+	t=$(cpu_of timeout $((DUR + 60)) "$TMP/membench" replay --workload uniform --target "$ADDR" --engine "$engine" \
+		--connections "$c" --pipeline "$d" --duration "${DUR}s" --warmup --max-error-ratio 1 --json)
+	python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print(sys.argv[2], sys.argv[3], sys.argv[4], r["ops"], r["ops_per_sec"], sys.argv[5], sys.argv[6])' \
+		"$TMP/out" "membench-$engine" "$c" "$d" "$t" "$(( $(mc_ticks) - m0 ))" >> "$TMP/runs"
 }
 
-printf '%-10s %6s %6s %12s %18s\n' tool conns depth "ops/s" "CPU s / M ops"
-row() { printf '%-10s %6s %6s %12.0f %18.2f\n' "$@"; }
-
-for C in $CONNS; do
-	cpu=$(cpu_of timeout $((DUR + 30)) memcaslap -s "$ADDR" -T "$THREADS" -c "$C" -X 544 -t "${DUR}s")
-	ops=$(awk '/^Run time:/ { for (i = 1; i <= NF; i++) if ($i == "Ops:") print $(i+1) }' "$TMP/out")
-	tps=$(awk '/^Run time:/ { for (i = 1; i <= NF; i++) if ($i == "TPS:") print $(i+1) }' "$TMP/out")
-	row memcaslap "$C" 1 "$tps" "$(echo "$cpu $ops" | awk '{ print $1 / ($2 / 1e6) }')"
-
-	for D in 1 $([ "$C" = "$(echo "$CONNS" | awk '{ print $1 }')" ] && echo 16); do
-		cpu=$(cpu_of timeout $((DUR + 60)) "$TMP/membench" replay --workload uniform --target "$ADDR" \
-			--connections "$C" --pipeline "$D" --duration "${DUR}s" --warmup --max-error-ratio 1 --json)
-		read -r ops rate < <(python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print(r["ops"], r["ops_per_sec"])' "$TMP/out")
-		row membench "$C" "$D" "$rate" "$(echo "$cpu $ops" | awk '{ print $1 / ($2 / 1e6) }')"
+first=$(echo "$CONNS" | awk '{ print $1 }')
+for r in $(seq "$ROUNDS"); do
+	for C in $CONNS; do
+		echo "round $r/$ROUNDS, $C connections…" >&2
+		run_memcaslap "$C"
+		run_membench eventloop "$C" 1
+		run_membench goroutine "$C" 1
+		[ "$C" = "$first" ] && run_membench eventloop "$C" 16
 	done
 done
-echo "(membench CPU includes its warmup of 100000 keys; same memcached for every run; $DUR s per run)"
+
+python3 - "$TMP/runs" "$HZ" "$ROUNDS" "$DUR" <<'EOF'
+import statistics, sys
+runs, hz, rounds, dur = sys.argv[1], float(sys.argv[2]), sys.argv[3], sys.argv[4]
+groups = {}
+for line in open(runs):
+    tool, c, d, ops, rate, t, m = line.split()
+    g = groups.setdefault((int(c), tool, int(d)), [])
+    g.append((float(rate), float(t) / hz / (float(ops) / 1e6), float(m) / hz / (float(ops) / 1e6)))
+print("| tool | connections | depth | ops/s | tool CPU s per 1M ops | memcached CPU s per 1M ops |")
+print("| --- | ---: | ---: | ---: | ---: | ---: |")
+order = {"memcaslap": 0, "membench-eventloop": 1, "membench-goroutine": 2}
+for (c, tool, d) in sorted(groups, key=lambda k: (k[0], k[2], order.get(k[1], 9))):
+    g = groups[(c, tool, d)]
+    med = lambda i: statistics.median(x[i] for x in g)
+    print(f"| {tool} | {c} | {d} | {med(0):.0f} | {med(1):.2f} | {med(2):.2f} |")
+print(f"\n(medians of {rounds} rounds of {dur} s; membench's CPU includes its warmup of 100 000 keys; same memcached "
+      "for every run)")
+EOF

@@ -27,6 +27,13 @@ const (
 	ArrivalsRecorded = "recorded"
 )
 
+// Client engines of a closed-loop replay.
+const (
+	EngineAuto      = "auto"
+	EngineEventLoop = "eventloop"
+	EngineGoroutine = "goroutine"
+)
+
 // Replay configures `membench replay`. TOML keys are the snake_case names in the tags.
 type Replay struct {
 	// Profile is the recorded profile to replay or to fit the synthetic model to.
@@ -47,6 +54,11 @@ type Replay struct {
 	Connections int `toml:"connections"`
 	// Pipeline is the most requests in flight per TCP connection in closed loop.
 	Pipeline int `toml:"pipeline"`
+	// Engine is how closed-loop connections are served: "eventloop" (gnet client event loops, one per CPU),
+	// "goroutine" (one goroutine per connection), or "auto" (event loops, measured cheaper per request at every
+	// depth, see docs/WORKLOADS.md). Open-loop runs always use goroutines, which sleep until each request's
+	// intended time.
+	Engine string `toml:"engine"`
 	// Protocol overrides the recorded protocol: "", "text", "meta" or "binary". Presets default to text.
 	Protocol string `toml:"protocol"`
 
@@ -100,6 +112,7 @@ func DefaultReplay() Replay {
 		Mode:                ModeTrace,
 		Hash:                "fnv1a_64",
 		Pipeline:            16,
+		Engine:              EngineAuto,
 		Speed:               "1",
 		Loop:                "1",
 		Arrivals:            ArrivalsPoisson,
@@ -171,6 +184,11 @@ func (c *Replay) Validate() error {
 	}
 	if c.Rate < 0 || math.IsNaN(c.Rate) || math.IsInf(c.Rate, 0) {
 		return fmt.Errorf("rate = %v: must be 0 (closed loop) or a positive number of requests per second", c.Rate)
+	}
+	switch c.Engine {
+	case EngineAuto, EngineEventLoop, EngineGoroutine:
+	default:
+		return fmt.Errorf("engine = %q: must be %q, %q or %q", c.Engine, EngineAuto, EngineEventLoop, EngineGoroutine)
 	}
 	switch c.Arrivals {
 	case ArrivalsPoisson, ArrivalsUniform:

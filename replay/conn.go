@@ -123,6 +123,8 @@ type conn struct {
 	lastSend atomic.Int64 // run clock of the latest request handed to the connection
 	sends    ols          // open loop: (request number, send time) of every request sent; sender only
 
+	ev evState // the event-loop engine's state (engine.ev != nil)
+
 	// Sender-side counts, added to st at each flush so that the sender takes st's lock once per write.
 	recHits, recMisses, noreplies, unavailable [mcproto.NumCommands]uint64
 	dirty                                      bool
@@ -227,10 +229,18 @@ func (c *conn) send(o *op) {
 		case <-c.s.done:
 		}
 	}
+	c.enqueue(o, c.e.now())
+	if len(c.wbuf) >= maxWriteBuffer {
+		c.flush()
+	}
+}
+
+// enqueue encodes o into the write buffer and puts it in flight; now is the run clock.
+func (c *conn) enqueue(o *op, now int64) {
+	ev, w := &o.ev, o.wire
 	c.opaque++
 	var exp expectation
 	c.wbuf, exp = c.enc.encode(c.wbuf, ev, w, c.opaque)
-	now := c.e.now()
 	c.lastSend.Store(now)
 	if c.e.open {
 		c.sends.add(float64(o.seq), float64(now)/1e9)
@@ -242,16 +252,13 @@ func (c *conn) send(o *op) {
 	if exp == expNone {
 		c.count(w.cmd, ev.Status, &c.noreplies)
 		c.lastDone.Store(start)
-	} else {
-		if loud {
-			c.loud.Add(1)
-		}
-		c.q.push(entry{start: start, cmd: w.cmd, exp: exp, quiet: w.quiet, opaque: c.opaque})
-		c.count(w.cmd, ev.Status, nil)
+		return
 	}
-	if len(c.wbuf) >= maxWriteBuffer {
-		c.flush()
+	if !w.quiet {
+		c.loud.Add(1)
 	}
+	c.q.push(entry{start: start, cmd: w.cmd, exp: exp, quiet: w.quiet, opaque: c.opaque})
+	c.count(w.cmd, ev.Status, nil)
 }
 
 // count notes a request on the sender side: its recorded status and, when to is not nil, an outcome

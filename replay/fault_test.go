@@ -11,6 +11,14 @@ import (
 	"github.com/membench/membench/internal/mctest"
 )
 
+// engines lists the engines a run at rate can use: both in closed loop, goroutines in open loop.
+func engines(rate float64) []string {
+	if rate > 0 {
+		return []string{configs.EngineAuto}
+	}
+	return []string{configs.EngineEventLoop, configs.EngineGoroutine}
+}
+
 // TestRun_DownTarget replays against a port nobody listens on: every request fails as unavailable, and the run
 // ends by itself.
 func TestRun_DownTarget(t *testing.T) {
@@ -18,14 +26,17 @@ func TestRun_DownTarget(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	for _, rate := range []float64{0, 2000} {
-		cfg := syntheticConfig(addr)
-		cfg.Ops, cfg.Rate, cfg.KeysScale = 500, rate, 0.01
-		r, err := Run(ctx, cfg, presetOptions(t, "etc", 1, 0.01))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if r.Ops != 500 || r.Errors != 500 || r.ErrorsByKind["unavailable"] != 500 {
-			t.Fatalf("rate %v: %d requests, %d errors %v", rate, r.Ops, r.Errors, r.ErrorsByKind)
+		for _, engine := range engines(rate) {
+			cfg := syntheticConfig(addr)
+			cfg.Ops, cfg.Rate, cfg.KeysScale, cfg.Engine = 500, rate, 0.01, engine
+			r, err := Run(ctx, cfg, presetOptions(t, "etc", 1, 0.01))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if r.Ops != 500 || r.Errors != 500 || r.ErrorsByKind["unavailable"] != 500 {
+				t.Fatalf("rate %v, engine %s: %d requests, %d errors %v", rate, engine, r.Ops, r.Errors,
+					r.ErrorsByKind)
+			}
 		}
 	}
 	if ctx.Err() != nil {
@@ -33,13 +44,28 @@ func TestRun_DownTarget(t *testing.T) {
 	}
 }
 
-// TestRun_FlappingTarget stops memcached in the middle of an open-loop run and starts it again: the requests in
-// between fail and are counted, the connections come back with backoff, and the requests after succeed.
+// TestRun_FlappingTarget stops memcached in the middle of a run and starts it again: the requests in between
+// fail and are counted, the connections come back with backoff, and the requests after succeed. It runs open
+// loop, and closed loop on each engine.
 func TestRun_FlappingTarget(t *testing.T) {
+	for _, engine := range []string{"open", configs.EngineEventLoop, configs.EngineGoroutine} {
+		t.Run(engine, func(t *testing.T) {
+			cfg := configs.DefaultReplay()
+			if engine == "open" {
+				cfg.Rate, cfg.Arrivals = 2000, configs.ArrivalsUniform
+			} else {
+				cfg.Engine, cfg.Pipeline = engine, 1
+			}
+			testFlapping(t, cfg)
+		})
+	}
+}
+
+func testFlapping(t *testing.T, base configs.Replay) {
 	mc := mctest.StartMemcached(t, "-m", "64")
 	cfg := syntheticConfig(mc.Addr)
-	cfg.Rate, cfg.Duration, cfg.KeysScale = 2000, configs.Duration(3*time.Second), 0.01
-	cfg.Arrivals = configs.ArrivalsUniform
+	cfg.Rate, cfg.Arrivals, cfg.Engine, cfg.Pipeline = base.Rate, base.Arrivals, base.Engine, base.Pipeline
+	cfg.Duration, cfg.KeysScale = configs.Duration(3*time.Second), 0.01
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	done := make(chan error, 1)
@@ -74,11 +100,26 @@ func TestRun_FlappingTarget(t *testing.T) {
 }
 
 // TestRun_Timeout pauses memcached for longer than --timeout: the requests in flight fail as timeouts, the
-// connection is reopened, and the run goes on.
+// connection is reopened, and the run goes on. It runs open loop, and closed loop on each engine.
 func TestRun_Timeout(t *testing.T) {
+	for _, engine := range []string{"open", configs.EngineEventLoop, configs.EngineGoroutine} {
+		t.Run(engine, func(t *testing.T) {
+			rate := 1000.0
+			if engine != "open" {
+				rate = 0
+			}
+			testTimeout(t, rate, engine)
+		})
+	}
+}
+
+func testTimeout(t *testing.T, rate float64, engine string) {
 	mc := mctest.StartMemcached(t, "-m", "64")
 	cfg := syntheticConfig(mc.Addr)
-	cfg.Rate, cfg.Duration, cfg.KeysScale = 1000, configs.Duration(2500*time.Millisecond), 0.01
+	cfg.Rate, cfg.Duration, cfg.KeysScale = rate, configs.Duration(2500*time.Millisecond), 0.01
+	if rate == 0 {
+		cfg.Engine, cfg.Pipeline = engine, 1
+	}
 	cfg.Timeout = configs.Duration(300 * time.Millisecond)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()

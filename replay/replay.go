@@ -83,8 +83,9 @@ type engine struct {
 	override       mcproto.Protocol
 	ring           *ring.Ring
 	addrs          []string
-	stopAt         int64 // run clock at which closed-loop senders stop (0: none)
-	open           bool  // open loop: the measured duration ends at the last send, not the last response
+	stopAt         int64     // run clock at which closed-loop senders stop (0: none)
+	open           bool      // open loop: the measured duration ends at the last send, not the last response
+	ev             *evClient // closed loop on event loops; nil: a goroutine per connection
 
 	mu    sync.Mutex
 	conns map[connKey]*conn
@@ -120,6 +121,14 @@ func (e *engine) conn(k connKey) *conn {
 	e.all = append(e.all, c)
 	e.mu.Unlock()
 	e.wg.Add(1)
+	if e.ev != nil {
+		c.ev.back = make(chan int, 1)
+		go func() {
+			defer e.wg.Done()
+			c.runEv()
+		}()
+		return c
+	}
 	go func() {
 		defer e.wg.Done()
 		c.run()
@@ -263,10 +272,13 @@ func Run(ctx context.Context, cfg configs.Replay, opts Options) (*Report, error)
 		return nil, err
 	}
 	defer src.Close()
-	e := newEngine(ctx, cfg, override, rg, addrs, values, p.openLoop())
+	e, err := newEngine(ctx, cfg, override, rg, addrs, values, p.openLoop(), log)
+	if err != nil {
+		return nil, err
+	}
 	stopProgress := startProgress(e, opts.Progress, opts.Metrics)
 	derr := e.dispatch(src, p)
-	e.wg.Wait()
+	e.wait()
 	stopProgress()
 	r := e.report()
 	r.Mode, r.Source, r.Shard = cfg.Mode, opts.SourceName, cfg.Shard
@@ -284,7 +296,7 @@ func Run(ctx context.Context, cfg configs.Replay, opts Options) (*Report, error)
 }
 
 func newEngine(ctx context.Context, cfg configs.Replay, override mcproto.Protocol, rg *ring.Ring, addrs []string,
-	values *workload.Values, open bool) *engine {
+	values *workload.Values, open bool, log *slog.Logger) (*engine, error) {
 	e := &engine{
 		ctx:            ctx,
 		base:           time.Now(),
@@ -301,8 +313,30 @@ func newEngine(ctx context.Context, cfg configs.Replay, override mcproto.Protoco
 	if open {
 		e.inflightCap = openLoopInflight
 		e.open = true
+		return e, nil
 	}
-	return e
+	if useEventLoop(cfg) {
+		ev, err := startEvClient(e, log)
+		if err != nil {
+			return nil, fmt.Errorf("cannot start the client event loops: %w", err)
+		}
+		e.ev = ev
+	}
+	return e, nil
+}
+
+// useEventLoop reports whether a closed-loop run with cfg uses event loops: unless asked for goroutines, since
+// bench/replay.sh measured event loops at less CPU per request at every depth (docs/WORKLOADS.md, "Engine").
+func useEventLoop(cfg configs.Replay) bool {
+	return cfg.Engine != configs.EngineGoroutine
+}
+
+// wait waits for every connection to finish, then stops the event loops.
+func (e *engine) wait() {
+	e.wg.Wait()
+	if e.ev != nil {
+		e.ev.close()
+	}
 }
 
 // report adds up every connection's figures.
@@ -342,6 +376,7 @@ func (e *engine) dispatch(src workload.Source, p plan) error {
 	defer func() {
 		for _, c := range e.snapshot() {
 			close(c.in)
+			c.kick()
 		}
 	}()
 	var (
@@ -370,6 +405,7 @@ func (e *engine) dispatch(src workload.Source, p plan) error {
 				select {
 				case c.in <- b:
 					delete(pending, c)
+					c.kick()
 				default:
 				}
 			}
@@ -378,12 +414,14 @@ func (e *engine) dispatch(src workload.Source, p plan) error {
 	hand := func(c *conn, b *batch) bool {
 		select {
 		case c.in <- b:
+			c.kick()
 			return true
 		default:
 		}
 		flushAll()
 		select {
 		case c.in <- b:
+			c.kick()
 			return true
 		case <-e.ctx.Done():
 			return false

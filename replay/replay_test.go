@@ -2,6 +2,7 @@ package replay
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"math"
 	"os"
@@ -44,12 +45,23 @@ func syntheticConfig(targets ...string) configs.Replay {
 	return cfg
 }
 
+// TestRun_ClosedLoopPreset replays the etc preset closed loop, after a warmup, on each engine at depths 1 and 16:
+// every request is answered and, warmed, nearly every get hits.
 func TestRun_ClosedLoopPreset(t *testing.T) {
+	for _, engine := range engines(0) {
+		for _, depth := range []int{1, 16} {
+			t.Run(fmt.Sprintf("%s/%d", engine, depth), func(t *testing.T) { testClosedLoopPreset(t, engine, depth) })
+		}
+	}
+}
+
+func testClosedLoopPreset(t *testing.T, engine string, depth int) {
 	mc := mctest.StartMemcached(t, "-m", "64")
 	cfg := syntheticConfig(mc.Addr)
 	cfg.Ops = 50_000
 	cfg.Warmup = true
 	cfg.KeysScale = 0.1
+	cfg.Engine, cfg.Pipeline = engine, depth
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	o := presetOptions(t, "etc", 1, 0.1)

@@ -94,25 +94,28 @@ func TestRun_TraceEveryCommand(t *testing.T) {
 	defer cancel()
 	for _, proto := range []string{"", "text", "meta", "binary"} {
 		for _, pipeline := range []int{1, 64} {
-			cfg := traceConfig(path, mc.Addr)
-			cfg.Protocol, cfg.Pipeline, cfg.Loop = proto, pipeline, "2"
-			r, err := Run(ctx, cfg, traceOptions(path, 2))
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Logf("protocol %q pipeline %d: %d requests, %d skipped, errors %v", proto, pipeline, r.Ops, r.Skipped,
-				r.ErrorsByKind)
-			if r.ErrorsByKind["protocol"] != 0 || r.ErrorsByKind["timeout"] != 0 || r.ErrorsByKind["conn_lost"] != 0 {
-				t.Fatalf("protocol %q: errors %v", proto, r.ErrorsByKind)
-			}
-			if r.Ops+r.Skipped != uint64(2*n) {
-				t.Fatalf("protocol %q: %d requests + %d skipped, want %d events", proto, r.Ops, r.Skipped, 2*n)
-			}
-			if proto == "binary" && (r.Commands["mg"] != nil || r.Commands["ms"] != nil) {
-				t.Fatalf("--protocol binary still sent meta commands: %v", r.Commands)
-			}
-			if proto == "meta" && r.Commands["get"] != nil {
-				t.Fatalf("--protocol meta still sent get: %v", r.Commands)
+			for _, engine := range engines(0) {
+				cfg := traceConfig(path, mc.Addr)
+				cfg.Protocol, cfg.Pipeline, cfg.Loop, cfg.Engine = proto, pipeline, "2", engine
+				r, err := Run(ctx, cfg, traceOptions(path, 2))
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Logf("protocol %q pipeline %d engine %s: %d requests, %d skipped, errors %v", proto, pipeline,
+					engine, r.Ops, r.Skipped, r.ErrorsByKind)
+				if r.ErrorsByKind["protocol"] != 0 || r.ErrorsByKind["timeout"] != 0 || r.ErrorsByKind["conn_lost"] != 0 {
+					t.Fatalf("protocol %q, engine %s: errors %v", proto, engine, r.ErrorsByKind)
+				}
+				if r.Ops+r.Skipped != uint64(2*n) {
+					t.Fatalf("protocol %q, engine %s: %d requests + %d skipped, want %d events", proto, engine, r.Ops, r.Skipped,
+						2*n)
+				}
+				if proto == "binary" && (r.Commands["mg"] != nil || r.Commands["ms"] != nil) {
+					t.Fatalf("--protocol binary still sent meta commands: %v", r.Commands)
+				}
+				if proto == "meta" && r.Commands["get"] != nil {
+					t.Fatalf("--protocol meta still sent get: %v", r.Commands)
+				}
 			}
 		}
 	}

@@ -124,9 +124,12 @@ func warmup(ctx context.Context, cfg configs.Replay, opts Options, p plan, rg *r
 	wcfg := cfg
 	wcfg.Pipeline = 64
 	wcfg.Timeout = configs.Duration(max(cfg.Timeout.D(), 5*time.Second))
-	e := newEngine(ctx, wcfg, mcproto.ProtoText, rg, addrs, values, false)
+	e, err := newEngine(ctx, wcfg, mcproto.ProtoText, rg, addrs, values, false, log)
+	if err != nil {
+		return nil, err
+	}
 	derr := e.dispatch(&warmKeySource{keys: keys}, plan{connections: 4, shards: 1})
-	e.wg.Wait()
+	e.wait()
 	r := e.report()
 	wr := &WarmupReport{Keys: uint64(len(keys)), Errors: r.Errors, Seconds: time.Since(start).Seconds()}
 	log.Info("warmup finished", "keys", wr.Keys, "errors", wr.Errors, "kinds", r.ErrorsByKind, "statuses", r.Statuses, "seconds", wr.Seconds)

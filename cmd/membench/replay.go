@@ -42,6 +42,7 @@ Flags (override the config file):
   --hash NAME              ketama key hash (default fnv1a_64), as twemproxy's hash:
   --connections N          fold onto N client connections (default: one per recorded connection; 4 synthetic)
   --pipeline N             requests in flight per connection in closed loop (default 16)
+  --engine E               closed-loop client: eventloop (gnet event loops, the default) or goroutine
   --protocol P             send everything as text, meta or binary (default: as recorded)
   --speed X|max            trace timing: X times the recorded speed, or max for closed loop (default 1)
   --loop N|forever         replay the trace N times (default 1)
@@ -90,6 +91,7 @@ func replayConfig(args []string, stdout io.Writer) (configs.Replay, replayArgs, 
 		hashTag    = fs.String("hash-tag", "", "")
 		conns      = fs.Int("connections", 0, "")
 		pipeline   = fs.Int("pipeline", 0, "")
+		engine     = fs.String("engine", "", "")
 		protocol   = fs.String("protocol", "", "")
 		speed      = fs.String("speed", "", "")
 		loop       = fs.String("loop", "", "")
@@ -123,63 +125,37 @@ func replayConfig(args []string, stdout io.Writer) (configs.Replay, replayArgs, 
 		return cfg, replayArgs{}, err
 	}
 	set := flagsSet(fs)
-	str := func(name string, dst *string, v string) {
-		if set[name] {
-			*dst = v
-		}
-	}
-	str("profile", &cfg.Profile, *prof)
-	str("workload", &cfg.Workload, *work)
-	str("mode", &cfg.Mode, *mode)
+	apply(set, "profile", &cfg.Profile, *prof)
+	apply(set, "workload", &cfg.Workload, *work)
+	apply(set, "mode", &cfg.Mode, *mode)
 	if set["target"] {
 		cfg.Targets = splitList(*target)
 	}
-	str("hash", &cfg.Hash, *hash)
-	str("hash-tag", &cfg.HashTag, *hashTag)
-	str("protocol", &cfg.Protocol, *protocol)
-	str("speed", &cfg.Speed, *speed)
-	str("loop", &cfg.Loop, *loop)
-	str("arrivals", &cfg.Arrivals, *arrivals)
-	str("shard", &cfg.Shard, *shard)
-	str("metrics-listen", &cfg.MetricsListen, *metricsL)
-	str("metrics-push", &cfg.MetricsPush, *metricsP)
+	apply(set, "hash", &cfg.Hash, *hash)
+	apply(set, "hash-tag", &cfg.HashTag, *hashTag)
+	apply(set, "protocol", &cfg.Protocol, *protocol)
+	apply(set, "engine", &cfg.Engine, *engine)
+	apply(set, "speed", &cfg.Speed, *speed)
+	apply(set, "loop", &cfg.Loop, *loop)
+	apply(set, "arrivals", &cfg.Arrivals, *arrivals)
+	apply(set, "shard", &cfg.Shard, *shard)
+	apply(set, "metrics-listen", &cfg.MetricsListen, *metricsL)
+	apply(set, "metrics-push", &cfg.MetricsPush, *metricsP)
 	if set["warmup-target"] {
 		cfg.WarmupTargets = splitList(*warmTarget)
 		cfg.Warmup = true
 	}
-	if set["connections"] {
-		cfg.Connections = *conns
-	}
-	if set["pipeline"] {
-		cfg.Pipeline = *pipeline
-	}
-	if set["rate"] {
-		cfg.Rate = *rate
-	}
-	if set["duration"] {
-		cfg.Duration = configs.Duration(*duration)
-	}
-	if set["ops"] {
-		cfg.Ops = *ops
-	}
-	if set["seed"] {
-		cfg.Seed = *seed
-	}
-	if set["keys-scale"] {
-		cfg.KeysScale = *keysScale
-	}
-	if set["warmup"] {
-		cfg.Warmup = *warm
-	}
-	if set["timeout"] {
-		cfg.Timeout = configs.Duration(*timeout)
-	}
-	if set["connect-timeout"] {
-		cfg.ConnectTimeout = configs.Duration(*connectTO)
-	}
-	if set["max-error-ratio"] {
-		cfg.MaxErrorRatio = *maxErr
-	}
+	apply(set, "connections", &cfg.Connections, *conns)
+	apply(set, "pipeline", &cfg.Pipeline, *pipeline)
+	apply(set, "rate", &cfg.Rate, *rate)
+	apply(set, "duration", &cfg.Duration, configs.Duration(*duration))
+	apply(set, "ops", &cfg.Ops, *ops)
+	apply(set, "seed", &cfg.Seed, *seed)
+	apply(set, "keys-scale", &cfg.KeysScale, *keysScale)
+	apply(set, "warmup", &cfg.Warmup, *warm)
+	apply(set, "timeout", &cfg.Timeout, configs.Duration(*timeout))
+	apply(set, "connect-timeout", &cfg.ConnectTimeout, configs.Duration(*connectTO))
+	apply(set, "max-error-ratio", &cfg.MaxErrorRatio, *maxErr)
 	// A preset can only be synthetic: say so once instead of making every user type --mode synthetic.
 	if cfg.Workload != "" && !set["mode"] && cfg.Mode == configs.ModeTrace {
 		cfg.Mode = configs.ModeSynthetic
