@@ -85,7 +85,15 @@ func TestDamagedProfiles(t *testing.T) {
 		t.Fatalf("inspect of a truncated profile failed (%d): %s", code, stderr)
 	}
 	if !strings.Contains(out, `"truncated_blocks": 1`) && !strings.Contains(out, `"truncated_blocks":1`) {
-		t.Fatalf("inspect --json does not report the truncated block:\n%.400s", out)
+		var blocks []string
+		for _, l := range strings.Split(out, "\n") {
+			if strings.Contains(l, "_blocks") || strings.Contains(l, `"events"`) {
+				blocks = append(blocks, strings.TrimSpace(l))
+			}
+		}
+		rt, rn := readEvents(t, trunc)
+		t.Fatalf("inspect --json does not report the truncated block (file cut at %d of %d bytes; the reader "+
+			"finds %d events, %d truncated blocks): %s", len(data)*6/10, len(data), len(rt), rn, blocks)
 	}
 	if !strings.Contains(stderr, "truncated") {
 		t.Fatalf("inspect does not warn about the truncation on stderr: %q", stderr)

@@ -112,6 +112,7 @@ type Tap struct {
 	st                      Stats
 	pubMu                   sync.Mutex
 	pub, published          Stats // last snapshot; counts already added to the metrics
+	publishedAt             int64 // capture time of the last publish from the packet path
 	lastDropsK, lastDropsIf uint64
 }
 
@@ -193,7 +194,10 @@ func (t *Tap) Run(ctx context.Context, src Source) error {
 			break
 		}
 		t.packet(lt, data, ts)
-		if t.st.Packets&4095 == 0 {
+		// Publish every 4096 packets, and at least once a second of capture time so that a trickle of traffic
+		// that never leaves the wire quiet for a read timeout still shows in the metrics.
+		if t.st.Packets&4095 == 0 || ts-t.publishedAt >= int64(time.Second) {
+			t.publishedAt = ts
 			t.publish(src)
 		}
 	}

@@ -1,5 +1,6 @@
 // The tap subcommand: flags and config file → configs.Tap → a packet source (live interface or capture file)
-// and a tap.Tap, plus signals (SIGTERM/SIGINT stop and flush the profile) and the summary printed at exit.
+// and a tap.Tap, plus signals (SIGTERM/SIGINT stop and flush the profile; SIGHUP rotates it, live) and the summary
+// printed at exit.
 package main
 
 import (
@@ -8,7 +9,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"os/signal"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -55,7 +58,8 @@ Flags (override the config file):
   --reorder-window D       capture time a missing segment is waited for before it counts as lost (250ms)
   --idle-timeout D         forget connections idle this long, capture time (default 2m)
 
-Signals: SIGTERM/SIGINT stop the capture and flush the profile.
+Signals: SIGTERM/SIGINT stop the capture and flush the profile; SIGHUP (live capture) closes the profile and
+starts a new timestamped one beside it, as the proxy does; reading a file (--pcap) it is ignored.
 
 Examples:
   membench tap --interface eth0 --port 11211 --record out.mbp --salt-file salt.hex
@@ -241,8 +245,16 @@ func runTap(args []string, stdout, stderr io.Writer) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	done := make(chan struct{})
+	var side sync.WaitGroup
 	if rec != nil {
+		// One goroutine reports the profile's size and, live, rotates the profile on SIGHUP, so the recorder is
+		// only touched here until the capture ends.
+		hup := make(chan os.Signal, 1)
+		signal.Notify(hup, syscall.SIGHUP)
+		defer signal.Stop(hup)
+		side.Add(1)
 		go func() {
+			defer side.Done()
 			tick := time.NewTicker(time.Second)
 			defer tick.Stop()
 			for {
@@ -251,12 +263,27 @@ func runTap(args []string, stdout, stderr io.Writer) error {
 					return
 				case <-tick.C:
 					tap.ReportProfileBytes(rec.bytesWritten())
+				case <-hup:
+					if offline {
+						log.Info("SIGHUP ignored: a profile read from a file is not rotated")
+						continue
+					}
+					closed, err := rec.rotate(func(*profile.Queue) *profile.Queue {
+						sink.switchTo(rec.writer) // rotate has opened the new file: rec.writer is its writer
+						return rec.queue
+					})
+					if err != nil {
+						log.Error("SIGHUP: profile not rotated", "err", err)
+						continue
+					}
+					log.Info("profile rotated", "closed", closed, "new", rec.path)
 				}
 			}
 		}()
 	}
 	runErr := tp.Run(ctx, src)
 	close(done)
+	side.Wait()
 	st := tp.Stats()
 	var closeErr error
 	if rec != nil {
@@ -290,7 +317,7 @@ type batchSink struct {
 	w       *profile.Writer
 	wait    bool
 	cur     []profile.Event
-	full    chan []profile.Event
+	full    chan sinkItem
 	free    chan []profile.Event
 	done    chan struct{}
 	dropped atomic.Uint64
@@ -299,8 +326,16 @@ type batchSink struct {
 
 const sinkBatch = 4096
 
+// sinkItem is a batch of events, or (w set) the writer every later batch goes to; ack is closed once the sink
+// has switched, so the old writer may be closed.
+type sinkItem struct {
+	b   []profile.Event
+	w   *profile.Writer
+	ack chan struct{}
+}
+
 func newBatchSink(w *profile.Writer, wait bool) *batchSink {
-	s := &batchSink{w: w, wait: wait, full: make(chan []profile.Event, 16), free: make(chan []profile.Event, 17),
+	s := &batchSink{w: w, wait: wait, full: make(chan sinkItem, 16), free: make(chan []profile.Event, 17),
 		done: make(chan struct{})}
 	for i := 0; i < 17; i++ {
 		s.free <- make([]profile.Event, 0, sinkBatch)
@@ -324,12 +359,12 @@ func (s *batchSink) flush() {
 		return
 	}
 	if s.wait {
-		s.full <- s.cur
+		s.full <- sinkItem{b: s.cur}
 		s.cur = <-s.free
 		return
 	}
 	select {
-	case s.full <- s.cur:
+	case s.full <- sinkItem{b: s.cur}:
 		select {
 		case s.cur = <-s.free:
 		default:
@@ -343,7 +378,13 @@ func (s *batchSink) flush() {
 
 func (s *batchSink) run() {
 	defer close(s.done)
-	for b := range s.full {
+	for it := range s.full {
+		if it.w != nil {
+			s.w = it.w
+			close(it.ack)
+			continue
+		}
+		b := it.b
 		for i := range b {
 			if s.err != nil {
 				s.dropped.Add(uint64(len(b) - i))
@@ -356,6 +397,15 @@ func (s *batchSink) run() {
 		default:
 		}
 	}
+}
+
+// switchTo makes the batches handed over after this call go to w, and returns once the batches before it are
+// written: the previous writer is then free to close. It may run beside put and flush (the events being batched
+// go to w); not after close.
+func (s *batchSink) switchTo(w *profile.Writer) {
+	ack := make(chan struct{})
+	s.full <- sinkItem{w: w, ack: ack}
+	<-ack
 }
 
 // close writes what is left and stops the goroutine; it returns the first write error.
