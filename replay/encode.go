@@ -228,7 +228,7 @@ func (e *encoder) encode(dst []byte, ev *profile.Event, w wire, opaque uint32) (
 }
 
 func (e *encoder) key(dst []byte, ev *profile.Event) []byte {
-	return workload.AppendKey(dst, ev.KeyHash, int(ev.KeySize))
+	return workload.AppendKeyNS(dst, ev.NSHash, ev.KeyHash, int(ev.KeySize))
 }
 
 func (e *encoder) encodeText(dst []byte, ev *profile.Event, w wire) ([]byte, expectation) {

@@ -513,7 +513,7 @@ func (e *engine) dispatch(src workload.Source, p plan) error {
 		server := 0
 		if len(e.addrs) > 1 {
 			if w.cmd.HasKey() {
-				keyBuf = workload.AppendKey(keyBuf[:0], ev.KeyHash, int(ev.KeySize))
+				keyBuf = workload.AppendKeyNS(keyBuf[:0], ev.NSHash, ev.KeyHash, int(ev.KeySize))
 				server = e.ring.Pick(keyBuf)
 			} else {
 				server = client % len(e.addrs)

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -204,5 +205,61 @@ func TestRun_SameSeedSameBytes(t *testing.T) {
 	}
 	if bytes.Equal(a, c) {
 		t.Fatal("seeds 11 and 12 sent the same bytes")
+	}
+}
+
+// TestRun_Namespaces replays gets of keys recorded in four namespaces, after a warmup: every get hits (the warmup
+// stored the very keys the replay reads, prefixes included), and on the wire the keys of one recorded namespace
+// share one prefix, four prefixes in all.
+func TestRun_Namespaces(t *testing.T) {
+	mc := mctest.StartMemcached(t, "-m", "64")
+	path := filepath.Join(t.TempDir(), "ns.mbp")
+	w, err := profile.NewWriter(path, profile.Header{Mode: "test"}, profile.WriterOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tm := int64(1_700_000_000) * 1e9
+	for i := uint64(0); i < 400; i++ {
+		k := i % 100
+		tm += 10_000
+		ev := profile.Event{Time: tm, Conn: 1, Proto: mcproto.ProtoText, Cmd: mcproto.CmdGet,
+			Status: mcproto.StatusHit, KeyHash: workload.Mix64(k + 1), KeySize: uint16(workload.MinNSKeyLen + k%30),
+			NSHash: workload.Mix64(k%4 + 1000), ValueSize: 50, Upstream: -1}
+		if err := w.Write(&ev); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	rl := newRelay(t, mc.Addr)
+	cfg := traceConfig(path, rl.ln.Addr().String())
+	cfg.Warmup = true
+	r, err := Run(ctx, cfg, traceOptions(path, 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Ops != 400 || r.Errors != 0 || r.Hits != 400 {
+		t.Fatalf("%d requests, %d errors, %d hits: want 400 hits (warmup and replay must synthesize the same keys)",
+			r.Ops, r.Errors, r.Hits)
+	}
+	prefixes := map[string]int{}
+	for _, line := range strings.Split(string(rl.bytes()), "\r\n") {
+		if key, ok := strings.CutPrefix(line, "get "); ok {
+			if len(key) < 5 || key[4] != workload.NSDelim {
+				t.Fatalf("get key %q has no namespace prefix", key)
+			}
+			prefixes[key[:4]]++
+		}
+	}
+	if len(prefixes) != 4 {
+		t.Fatalf("namespace prefixes on the wire: %v, want 4", prefixes)
+	}
+	for p, n := range prefixes {
+		if n != 100 {
+			t.Fatalf("prefix %q on %d gets, want 100: %v", p, n, prefixes)
+		}
 	}
 }

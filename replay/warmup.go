@@ -21,6 +21,7 @@ import (
 const defaultWarmScan = 10_000_000
 
 type warmKey struct {
+	ns        uint64 // namespace hash (Event.NSHash): part of the synthesized key
 	hash      uint64
 	keySize   uint16
 	valueSize uint32
@@ -34,7 +35,7 @@ func warmKeys(opts Options, p plan, limit uint64) ([]warmKey, error) {
 			if p.shards > 1 && int(workload.Mix64(hash^0x51ed270b27e3a9f1)%uint64(p.shards)) != p.shard {
 				return true
 			}
-			keys = append(keys, warmKey{hash, keySize, valueSize})
+			keys = append(keys, warmKey{hash: hash, keySize: keySize, valueSize: valueSize})
 			return true
 		})
 		return keys, nil
@@ -77,7 +78,7 @@ func warmKeys(opts Options, p plan, limit uint64) ([]warmKey, error) {
 			if ev.Status != mcproto.StatusHit {
 				vs = max(vs, 1)
 			}
-			keys = append(keys, warmKey{ev.KeyHash, ev.KeySize, vs})
+			keys = append(keys, warmKey{ns: ev.NSHash, hash: ev.KeyHash, keySize: ev.KeySize, valueSize: vs})
 		}
 	}
 	if err := src.Err(); err != nil {
@@ -99,7 +100,7 @@ func (s *warmKeySource) Next(ev *profile.Event) bool {
 	k := s.keys[s.i]
 	s.i++
 	*ev = profile.Event{Proto: mcproto.ProtoText, Cmd: mcproto.CmdSet, Status: mcproto.StatusStored,
-		KeyHash: k.hash, KeySize: k.keySize, ValueSize: k.valueSize, Upstream: -1}
+		KeyHash: k.hash, NSHash: k.ns, KeySize: k.keySize, ValueSize: k.valueSize, Upstream: -1}
 	return true
 }
 func (s *warmKeySource) Err() error   { return nil }

@@ -5,7 +5,7 @@
 package workload
 
 // keyAlphabet holds the bytes synthesized keys are made of: printable ASCII without space, without ':' (so that
-// no synthesized key looks like it has a namespace prefix) and without '\\'. 92 symbols.
+// a synthesized key has a namespace prefix only when AppendKeyNS gives it one) and without '\\'. 92 symbols.
 var keyAlphabet = func() []byte {
 	var a []byte
 	for c := byte('!'); c <= '~'; c++ {
@@ -44,6 +44,37 @@ func AppendKey(dst []byte, hash uint64, size int) []byte {
 		dst = append(dst, keyAlphabet[(f>>((i%8)*8))%n])
 	}
 	return dst
+}
+
+// NSDelim is the namespace delimiter of synthesized keys (membench's default, --namespace-delimiter ':').
+const NSDelim = ':'
+
+// nsPrefixLen is the length of a synthesized namespace prefix: 92^4 (about 72 M) namespaces stay apart.
+const nsPrefixLen = 4
+
+// MinNSKeyLen is the shortest key AppendKeyNS gives a namespace prefix: the prefix and its delimiter, plus the
+// hashDigits that keep distinct keys distinct.
+const MinNSKeyLen = nsPrefixLen + 1 + hashDigits
+
+// AppendKeyNS is AppendKey for a key recorded in namespace ns (Event.NSHash; 0 for none): when ns is set and size
+// is at least MinNSKeyLen, the key starts with a 4-byte prefix derived from ns and NSDelim, so that the keys of
+// one recorded namespace share a prefix again (which a recorder with --namespace-delimiter ':' sees as one
+// namespace), followed by AppendKey(hash, size-5). Shorter keys get no prefix, so that they keep all the hash
+// digits their length allows. The original prefix's length is not recorded; all synthesized prefixes have 4
+// bytes.
+func AppendKeyNS(dst []byte, ns, hash uint64, size int) []byte {
+	if ns == 0 || size < MinNSKeyLen {
+		return AppendKey(dst, hash, size)
+	}
+	size = min(size, MaxKeyLen)
+	n := uint64(len(keyAlphabet))
+	h := Mix64(ns ^ 0x2545f4914f6cdd1d)
+	for range nsPrefixLen {
+		dst = append(dst, keyAlphabet[h%n])
+		h /= n
+	}
+	dst = append(dst, NSDelim)
+	return AppendKey(dst, hash, size-nsPrefixLen-1)
 }
 
 // valueFill is what every synthesized value is made of: a decimal "1" padded with spaces, which memcached's

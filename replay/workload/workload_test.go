@@ -250,3 +250,55 @@ func TestExistence(t *testing.T) {
 	f(mcproto.CmdDelete, mcproto.StatusDeleted, true)
 	f(mcproto.CmdTouch, mcproto.StatusTouched, true)
 }
+
+// TestAppendKeyNS: keys of a recorded namespace share a 4-byte prefix and the delimiter, keep their length and
+// their distinctness; without a namespace, or too short for one, they are AppendKey's keys.
+func TestAppendKeyNS(t *testing.T) {
+	for _, size := range []int{1, MinNSKeyLen - 1, 40} {
+		if got, want := AppendKeyNS(nil, 0, 99, size), AppendKey(nil, 99, size); !bytes.Equal(got, want) {
+			t.Fatalf("no namespace, size %d: %q, want AppendKey's %q", size, got, want)
+		}
+	}
+	if got, want := AppendKeyNS(nil, 5, 99, MinNSKeyLen-1), AppendKey(nil, 99, MinNSKeyLen-1); !bytes.Equal(got, want) {
+		t.Fatalf("too short for a prefix: %q, want %q", got, want)
+	}
+	prefixes := map[string]uint64{}
+	seen := map[string]bool{}
+	r := NewRand(2)
+	for i := range 20_000 {
+		ns := uint64(i%50) + 1
+		h := r.Uint64()
+		size := MinNSKeyLen + int(r.Uint64()%300) // up to past MaxKeyLen
+		k := AppendKeyNS(nil, ns, h, size)
+		if want := min(size, MaxKeyLen); len(k) != want {
+			t.Fatalf("AppendKeyNS(%d, %x, %d) has length %d, want %d", ns, h, size, len(k), want)
+		}
+		if bytes.IndexByte(k, NSDelim) != nsPrefixLen || bytes.Count(k, []byte{NSDelim}) != 1 {
+			t.Fatalf("AppendKeyNS(%d, %x, %d) = %q: want one %q after %d bytes", ns, h, size, k, NSDelim, nsPrefixLen)
+		}
+		for _, c := range k {
+			if c <= ' ' || c >= 0x7f || c == '\\' {
+				t.Fatalf("AppendKeyNS(%d, %x, %d) = %q holds byte %q", ns, h, size, k, c)
+			}
+		}
+		p := string(k[:nsPrefixLen])
+		if prev, ok := prefixes[p]; ok && prev != ns {
+			t.Fatalf("namespaces %d and %d share prefix %q", prev, ns, p)
+		}
+		prefixes[p] = ns
+		if seen[string(k)] {
+			t.Fatalf("key %q synthesized twice for different hashes", k)
+		}
+		seen[string(k)] = true
+		if !bytes.Equal(k, AppendKeyNS(nil, ns, h, size)) {
+			t.Fatalf("AppendKeyNS(%d, %x, %d) is not deterministic", ns, h, size)
+		}
+	}
+	if len(prefixes) != 50 {
+		t.Fatalf("%d prefixes for 50 namespaces", len(prefixes))
+	}
+	buf := make([]byte, 0, 256)
+	if n := testing.AllocsPerRun(100, func() { buf = AppendKeyNS(buf[:0], 3, 7, 200) }); n != 0 {
+		t.Fatalf("AppendKeyNS into a large enough buffer allocates %v times", n)
+	}
+}
