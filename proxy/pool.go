@@ -316,6 +316,7 @@ func (p *pool) loop(el gnet.EventLoop) *poolLoop {
 		return v.(*poolLoop)
 	}
 	pl := &poolLoop{p: p, el: el, byAddr: map[string]*upServer{}, shadowByAddr: map[string]*upServer{}}
+	pl.flushFn = pl.flushDirty
 	v, _ := p.loops.LoadOrStore(el, pl)
 	return v.(*poolLoop)
 }

@@ -38,11 +38,19 @@ type pclient struct {
 	// client's order even with connections_per_server > 1.
 	pins     []*upConn
 	scratch  []byte
+	picks    []int       // scratch: the server of each key of a multi-get
+	subs     []serverSub // scratch: a split multi-get's sub-request per server
 	quitting bool
 	closed   bool
 
 	inflight   atomic.Int64
 	lastActive atomic.Int64
+}
+
+// serverSub is a split multi-get's sub-request to the server at idx.
+type serverSub struct {
+	idx int
+	sr  *subReq
 }
 
 // slot is one client request's place in the answer order.
@@ -52,7 +60,7 @@ type slot struct {
 	waiting int    // forwarded parts still unanswered
 	// merge state
 	merge   slotMerge
-	vals    [][]byte // split multi-get: VALUE frame per client key (nil: miss)
+	vals    [][]byte // split multi-get: VALUE frame per client key (empty: miss); reused with the slot
 	errText []byte   // first error frame of a split get or fan-out
 	binary  bool
 	op      uint8
@@ -86,7 +94,7 @@ func (cl *pclient) newSlot() *slot {
 	if n := len(cl.free); n > 0 {
 		sl = cl.free[n-1]
 		cl.free = cl.free[:n-1]
-		*sl = slot{cl: cl, buf: sl.buf[:0]}
+		*sl = slot{cl: cl, buf: sl.buf[:0], vals: sl.vals[:0]}
 	} else {
 		sl = &slot{cl: cl}
 	}
@@ -98,7 +106,15 @@ func (cl *pclient) newSlot() *slot {
 // does not pin memory).
 func (cl *pclient) recycle(sl *slot) {
 	if len(cl.free) < 64 && cap(sl.buf) <= 64<<10 {
-		sl.vals, sl.errText = nil, nil
+		sl.errText = nil
+		// Keep the value buffers of a split multi-get, unless they hold large values.
+		held := 0
+		for _, v := range sl.vals[:cap(sl.vals)] {
+			held += cap(v)
+		}
+		if held > 64<<10 || cap(sl.vals) > 1024 {
+			sl.vals = nil
+		}
 		cl.free = append(cl.free, sl)
 	}
 }
@@ -424,10 +440,15 @@ func (cl *pclient) routeGet(st *poolState, r *mcproto.Request, frame []byte, now
 		cl.local([]byte("ERROR\r\n"))
 		return
 	}
-	first := st.ring.Pick(r.Keys[0])
+	picks := cl.picks[:0]
+	for _, k := range r.Keys {
+		picks = append(picks, st.ring.Pick(k))
+	}
+	cl.picks = picks
+	first := picks[0]
 	same := true
-	for _, k := range r.Keys[1:] {
-		if st.ring.Pick(k) != first {
+	for _, idx := range picks[1:] {
+		if idx != first {
 			same = false
 			break
 		}
@@ -448,41 +469,56 @@ func (cl *pclient) routeGet(st *poolState, r *mcproto.Request, frame []byte, now
 	}
 	sl := cl.newSlot()
 	sl.merge = mergeGet
-	sl.vals = make([][]byte, len(r.Keys))
+	// Reuse the recycled slot's value buffers: an empty entry is a key not (yet) answered.
+	if cap(sl.vals) < len(r.Keys) {
+		sl.vals = append(sl.vals[:cap(sl.vals)], make([][]byte, len(r.Keys)-cap(sl.vals))...)
+	}
+	sl.vals = sl.vals[:len(r.Keys)]
+	for i := range sl.vals {
+		sl.vals[i] = sl.vals[i][:0]
+	}
 	// The command word and, for gat/gats, the exptime token precede the keys.
 	prefixEnd := bytes.IndexByte(r.Line, ' ')
 	prefix := r.Line[:prefixEnd]
 	if r.Cmd == mcproto.CmdGat || r.Cmd == mcproto.CmdGats {
 		prefix = append(append(append([]byte{}, prefix...), ' '), strconv.FormatInt(r.Exptime, 10)...)
 	}
-	perServer := map[int]*subReq{}
-	var order []int
-	var lines = map[int][]byte{}
+	// One sub-request per server, in the order the servers first appear; a pool has few servers, so a linear
+	// search of the scratch list beats a map.
+	subs := cl.subs[:0]
 	for i, k := range r.Keys {
-		idx := st.ring.Pick(k)
-		sr, ok := perServer[idx]
-		if !ok {
+		idx := picks[i]
+		var sr *subReq
+		for _, s := range subs {
+			if s.idx == idx {
+				sr = s.sr
+				break
+			}
+		}
+		if sr == nil {
 			sr = cl.pl.newSub(sl, subGet)
-			sr.keyIdx = []int{}
-			perServer[idx] = sr
-			order = append(order, idx)
-			lines[idx] = append([]byte{}, prefix...)
+			sr.split = true
+			sr.line = append(sr.line, prefix...)
+			subs = append(subs, serverSub{idx: idx, sr: sr})
 		}
 		sr.keyHashes = append(sr.keyHashes, fnvHasher{}.HashKey(k))
 		sr.keyIdx = append(sr.keyIdx, i)
-		lines[idx] = append(append(lines[idx], ' '), k...)
+		sr.line = append(append(sr.line, ' '), k...)
 	}
-	for _, idx := range order {
-		sr := perServer[idx]
-		us := cl.serverFor(st, idx)
+	for i, s := range subs {
+		subs[i] = serverSub{}
+		sr := s.sr
+		us := cl.serverFor(st, s.idx)
 		if us == nil {
 			sl.fail("SERVER_ERROR no server available for the key")
 			sl.subDone(now)
 			cl.pl.release(sr)
 			continue
 		}
-		cl.connFor(idx, us).send(append(lines[idx], '\r', '\n'), sr, now)
+		sr.line = append(sr.line, '\r', '\n')
+		cl.connFor(s.idx, us).send(sr.line, sr, now) // send copies the bytes
 	}
+	cl.subs = subs[:0]
 	if st.shadow != nil {
 		cl.shadowFrame(st, r.Keys, frame)
 	}

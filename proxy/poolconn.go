@@ -33,6 +33,7 @@ type poolLoop struct {
 	// twemproxy coalesces them, instead of one write per request.
 	dirty          []*upConn
 	flushScheduled bool
+	flushFn        gnet.RunnableFunc // flushDirty, made once
 }
 
 // flushDirty writes every connection's queued bytes; it runs as a loop task after the current poll round.
@@ -96,9 +97,12 @@ type subReq struct {
 	suppress suppressFn // drops the answer a quiet/noreply request would not have received
 	// restoreOp, when not 0, is the client's original binary opcode + 1, written back into the answer.
 	restoreOp uint8
-	// keyHashes and keyIdx map a split multi-get's keys to the client's key positions.
+	// split marks a part of a split multi-get; keyHashes and keyIdx map its keys to the client's key positions,
+	// and line is the request sent for them. The three are reused with the subReq.
+	split     bool
 	keyHashes []uint64
 	keyIdx    []int
+	line      []byte
 	sent      int64
 }
 
@@ -251,7 +255,7 @@ func (uc *upConn) send(b []byte, sr *subReq, now int64) {
 	pl.dirty = append(pl.dirty, uc)
 	if !pl.flushScheduled {
 		pl.flushScheduled = true
-		if err := pl.el.Execute(context.Background(), gnet.RunnableFunc(pl.flushDirty)); err != nil {
+		if err := pl.el.Execute(context.Background(), pl.flushFn); err != nil {
 			_ = pl.flushDirty(context.Background()) // the loop is stopping: write now
 		}
 	}
@@ -342,7 +346,7 @@ func (sr *subReq) consume(r *mcproto.Response, frame []byte) bool {
 	switch sr.kind {
 	case subGet:
 		if r.Kind == mcproto.RespValue {
-			if sr.keyIdx == nil {
+			if !sr.split {
 				sl.buf = append(sl.buf, frame...)
 				return false
 			}
@@ -350,7 +354,7 @@ func (sr *subReq) consume(r *mcproto.Response, frame []byte) bool {
 			for i, kh := range sr.keyHashes {
 				// A key asked twice ("get a b a") is answered twice, in order: fill the first position still
 				// empty.
-				if kh == h && sl.vals[sr.keyIdx[i]] == nil {
+				if kh == h && len(sl.vals[sr.keyIdx[i]]) == 0 {
 					sl.vals[sr.keyIdx[i]] = append(sl.vals[sr.keyIdx[i]][:0], frame...)
 					break
 				}
@@ -358,7 +362,7 @@ func (sr *subReq) consume(r *mcproto.Response, frame []byte) bool {
 			return false
 		}
 		if r.Kind == mcproto.RespEnd {
-			if sr.keyIdx == nil {
+			if !sr.split {
 				sl.buf = append(sl.buf, frame...)
 			}
 			return true
@@ -513,7 +517,7 @@ func (pl *poolLoop) newSub(sl *slot, kind subKind) *subReq {
 	} else {
 		sr = &subReq{}
 	}
-	*sr = subReq{sl: sl, kind: kind, keyHashes: sr.keyHashes[:0], keyIdx: nil}
+	*sr = subReq{sl: sl, kind: kind, keyHashes: sr.keyHashes[:0], keyIdx: sr.keyIdx[:0], line: sr.line[:0]}
 	sl.waiting++
 	return sr
 }
@@ -521,7 +525,7 @@ func (pl *poolLoop) newSub(sl *slot, kind subKind) *subReq {
 func (pl *poolLoop) release(sr *subReq) {
 	sr.sl = nil
 	sr.suppress = nil
-	if len(pl.free) < 1024 {
+	if len(pl.free) < 1024 && cap(sr.line) <= 64<<10 {
 		pl.free = append(pl.free, sr)
 	}
 }
