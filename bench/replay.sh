@@ -10,12 +10,12 @@
 # requests over the same run (utime + stime deltas of its /proc/PID/stat).
 #
 # memaslap keeps one request in flight per connection (-c connections, no pipelining), so the comparison is at
-# depth 1; both membench engines are shown there (--engine eventloop, the default, and goroutine), and one extra
-# row shows what pipelining adds. memaslap's workload is 90% get / 10% set, 64-byte keys and, here, 544-byte
-# values (-X 544); membench replays its "uniform" preset: 90% get / 10% set, keys of 16 to 64 bytes, values of 64
+# depth 1; both membench engines are shown there (--engine eventloop, the default, and goroutine), and two extra
+# rows (both engines at depth 16) show what pipelining adds. memaslap's workload is 90% get / 10% set, 64-byte
+# keys and, here, 544-byte values (-X 544); membench replays its "uniform" preset: 90% get / 10% set, keys of 16 to 64 bytes, values of 64
 # to 1024 bytes (mean 544), with a warmup so that gets hit as memaslap's do.
 #
-# Bounded: ROUNDS × (3 or 4 runs per connection count) × DUR (default 8) seconds plus setup, about 3 minutes with
+# Bounded: ROUNDS × (3 or 5 runs per connection count) × DUR (default 8) seconds plus setup, about 4 minutes with
 # the defaults; everything targets 127.0.0.1 and every process started here is stopped by PID on exit.
 #
 # Usage: bench/replay.sh            (from the repository root)
@@ -84,7 +84,10 @@ for r in $(seq "$ROUNDS"); do
 		run_memcaslap "$C"
 		run_membench eventloop "$C" 1
 		run_membench goroutine "$C" 1
-		[ "$C" = "$first" ] && run_membench eventloop "$C" 16
+		if [ "$C" = "$first" ]; then
+			run_membench eventloop "$C" 16
+			run_membench goroutine "$C" 16
+		fi
 	done
 done
 

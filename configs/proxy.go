@@ -16,22 +16,9 @@ type Proxy struct {
 	// Upstream is the memcached server every client connection is forwarded to.
 	Upstream string `toml:"upstream"`
 
-	// Record is the profile file to write; empty means a plain proxy that records nothing.
-	Record string `toml:"record"`
-	// SaltFile holds the hashing secret (membench salt -o FILE); empty means a random secret for this run.
-	SaltFile string `toml:"salt_file"`
-	// HostLabel is stored in the profile header to tell recorders apart.
-	HostLabel string `toml:"host_label"`
-	// SampleRate keeps this fraction of keys (by key hash: every access of a kept key is recorded), in (0, 1].
-	SampleRate float64 `toml:"sample_rate"`
-	// NamespaceDelimiter ends a key's namespace prefix; empty turns namespace hashing off.
-	NamespaceDelimiter string `toml:"namespace_delimiter"`
-	// QueueSize is how many events may wait for the profile writer before new ones are dropped.
-	QueueSize int `toml:"queue_size"`
-	// FlushInterval bounds what a crash can lose: a profile block is written at least this often.
-	FlushInterval Duration `toml:"flush_interval"`
-	// Compress the profile's blocks with zstd (default true).
-	Compress bool `toml:"compress"`
+	// Recording: record, salt_file, host_label, sample_rate, namespace_delimiter, queue_size, flush_interval,
+	// compress.
+	Recording
 
 	// MetricsListen serves Prometheus /metrics; empty disables it. Loopback by default.
 	MetricsListen string `toml:"metrics_listen"`
@@ -61,21 +48,17 @@ type Proxy struct {
 // DefaultProxy returns the proxy defaults.
 func DefaultProxy() Proxy {
 	return Proxy{
-		Listen:             "127.0.0.1:11311",
-		Upstream:           "127.0.0.1:11211",
-		SampleRate:         1,
-		NamespaceDelimiter: ":",
-		QueueSize:          1 << 16,
-		FlushInterval:      Duration(time.Second),
-		Compress:           true,
-		MetricsListen:      "127.0.0.1:9150",
-		MaxConnections:     4096,
-		ConnectTimeout:     Duration(time.Second),
-		DrainTimeout:       Duration(5 * time.Second),
-		MaxLine:            2048,
-		MaxItemSize:        1 << 20,
-		MaxClientBuffer:    64 << 20,
-		Pool:               DefaultPool(),
+		Listen:          "127.0.0.1:11311",
+		Upstream:        "127.0.0.1:11211",
+		Recording:       DefaultRecording(),
+		MetricsListen:   "127.0.0.1:9150",
+		MaxConnections:  4096,
+		ConnectTimeout:  Duration(time.Second),
+		DrainTimeout:    Duration(5 * time.Second),
+		MaxLine:         2048,
+		MaxItemSize:     1 << 20,
+		MaxClientBuffer: 64 << 20,
+		Pool:            DefaultPool(),
 	}
 }
 
@@ -106,19 +89,14 @@ func (c *Proxy) Validate() error {
 			return err
 		}
 	}
-	if !(c.SampleRate > 0 && c.SampleRate <= 1) {
-		return fmt.Errorf("sample_rate = %v: must be in (0, 1]", c.SampleRate)
-	}
-	if len(c.NamespaceDelimiter) > 1 {
-		return fmt.Errorf("namespace_delimiter = %q: must be one byte, or empty to turn namespaces off",
-			c.NamespaceDelimiter)
+	if err := c.Recording.Validate(); err != nil {
+		return err
 	}
 	for _, f := range []struct {
 		key string
 		v   int
 		min int
 	}{
-		{"queue_size", c.QueueSize, 1},
 		{"event_loops", c.EventLoops, 0},
 		{"max_connections", c.MaxConnections, 1},
 		{"max_line", c.MaxLine, 64},
@@ -133,7 +111,7 @@ func (c *Proxy) Validate() error {
 		key string
 		v   Duration
 	}{
-		{"flush_interval", c.FlushInterval}, {"connect_timeout", c.ConnectTimeout},
+		{"connect_timeout", c.ConnectTimeout},
 		{"drain_timeout", c.DrainTimeout},
 	} {
 		if f.v <= 0 {

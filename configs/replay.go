@@ -55,8 +55,8 @@ type Replay struct {
 	// Pipeline is the most requests in flight per TCP connection in closed loop.
 	Pipeline int `toml:"pipeline"`
 	// Engine is how closed-loop connections are served: "eventloop" (gnet client event loops, one per CPU),
-	// "goroutine" (one goroutine per connection), or "auto" (event loops, measured cheaper per request at every
-	// depth, see docs/WORKLOADS.md). Open-loop runs always use goroutines, which sleep until each request's
+	// "goroutine" (one goroutine per connection), or "auto" (event loops: ahead when pipelined, within the noise
+	// of goroutines at depth 1, see docs/WORKLOADS.md). Open-loop runs always use goroutines, which sleep until each request's
 	// intended time.
 	Engine string `toml:"engine"`
 	// Protocol overrides the recorded protocol: "", "text", "meta" or "binary". Presets default to text.

@@ -36,24 +36,9 @@ type Tap struct {
 	// 0 runs until the file ends or SIGINT/SIGTERM.
 	Duration Duration `toml:"duration"`
 
-	// Record is the profile file to write; empty decodes and reports counts only.
-	Record string `toml:"record"`
-	// SaltFile holds the hashing secret (membench salt -o FILE); empty means a random secret for this run.
-	SaltFile string `toml:"salt_file"`
-	// HostLabel is stored in the profile header to tell recorders apart.
-	HostLabel string `toml:"host_label"`
-	// SampleRate keeps this fraction of keys (by key hash), in (0, 1].
-	SampleRate float64 `toml:"sample_rate"`
-	// NamespaceDelimiter ends a key's namespace prefix; empty turns namespace hashing off.
-	NamespaceDelimiter string `toml:"namespace_delimiter"`
-	// QueueSize is how many events may wait for the profile writer (live capture) before new ones are dropped.
-	// Offline reads write every event and never drop.
-	QueueSize int `toml:"queue_size"`
-	// FlushInterval bounds what a crash loses during live capture; offline reads write whole blocks only, so
-	// the same file always gives the same profile.
-	FlushInterval Duration `toml:"flush_interval"`
-	// Compress the profile's blocks with zstd (default true).
-	Compress bool `toml:"compress"`
+	// Recording: record, salt_file, host_label, sample_rate, namespace_delimiter, queue_size, flush_interval,
+	// compress.
+	Recording
 	// MetricsListen serves Prometheus /metrics; empty disables it.
 	MetricsListen string `toml:"metrics_listen"`
 
@@ -77,23 +62,19 @@ type Tap struct {
 // DefaultTap returns the tap defaults.
 func DefaultTap() Tap {
 	return Tap{
-		Ports:              []int{11211},
-		SnapLen:            262144,
-		BufferSize:         64 << 20,
-		ImmediateMode:      false,
-		SampleRate:         1,
-		NamespaceDelimiter: ":",
-		QueueSize:          1 << 16,
-		FlushInterval:      Duration(time.Second),
-		Compress:           true,
-		MetricsListen:      "127.0.0.1:9151",
-		MaxFlows:           65536,
-		MaxFlowBuffer:      4 << 20,
-		MaxTotalBuffer:     256 << 20,
-		MaxPending:         1 << 16,
-		MaxLine:            2048,
-		ReorderWindow:      Duration(250 * time.Millisecond),
-		IdleTimeout:        Duration(2 * time.Minute),
+		Ports:          []int{11211},
+		SnapLen:        262144,
+		BufferSize:     64 << 20,
+		ImmediateMode:  false,
+		Recording:      DefaultRecording(),
+		MetricsListen:  "127.0.0.1:9151",
+		MaxFlows:       65536,
+		MaxFlowBuffer:  4 << 20,
+		MaxTotalBuffer: 256 << 20,
+		MaxPending:     1 << 16,
+		MaxLine:        2048,
+		ReorderWindow:  Duration(250 * time.Millisecond),
+		IdleTimeout:    Duration(2 * time.Minute),
 	}
 }
 
@@ -153,12 +134,8 @@ func (c *Tap) Validate() error {
 			return err
 		}
 	}
-	if !(c.SampleRate > 0 && c.SampleRate <= 1) {
-		return fmt.Errorf("sample_rate = %v: must be in (0, 1]", c.SampleRate)
-	}
-	if len(c.NamespaceDelimiter) > 1 {
-		return fmt.Errorf("namespace_delimiter = %q: must be one byte, or empty to turn namespaces off",
-			c.NamespaceDelimiter)
+	if err := c.Recording.Validate(); err != nil {
+		return err
 	}
 	for _, f := range []struct {
 		key string
@@ -167,7 +144,6 @@ func (c *Tap) Validate() error {
 	}{
 		{"snaplen", c.SnapLen, 128},
 		{"buffer_size", c.BufferSize, 1 << 16},
-		{"queue_size", c.QueueSize, 1},
 		{"max_flows", c.MaxFlows, 1},
 		{"max_flow_buffer", c.MaxFlowBuffer, 1 << 16},
 		{"max_total_buffer", c.MaxTotalBuffer, 1 << 16},
@@ -186,7 +162,7 @@ func (c *Tap) Validate() error {
 		key string
 		v   Duration
 	}{
-		{"flush_interval", c.FlushInterval}, {"reorder_window", c.ReorderWindow}, {"idle_timeout", c.IdleTimeout},
+		{"reorder_window", c.ReorderWindow}, {"idle_timeout", c.IdleTimeout},
 	} {
 		if f.v <= 0 {
 			return fmt.Errorf("%s = %s: must be positive", f.key, time.Duration(f.v))

@@ -24,20 +24,6 @@ import (
 	"github.com/membench/membench/internal/mctest"
 )
 
-// confHasher is FNV-1a of the key; namespaces are off.
-type confHasher struct{}
-
-func (confHasher) HashKey(k []byte) uint64 {
-	h := uint64(14695981039346656037)
-	for _, c := range k {
-		h ^= uint64(c)
-		h *= 1099511628211
-	}
-	return h
-}
-
-func (confHasher) HashNamespace([]byte) uint64 { return 0 }
-
 // confPair is an expected pair.
 type confPair struct {
 	cmd   Command
@@ -541,7 +527,7 @@ func confMatch(spec string, frames []confFrame, i, end int) (int, string) {
 func confCheckPairs(t *testing.T, rec *confRec, mode string) {
 	t.Helper()
 	var got []Pair
-	pr := &Pairer{Hasher: confHasher{}, Emit: func(p *Pair) { got = append(got, *p) }}
+	pr := &Pairer{Hasher: FNVHasher{}, Emit: func(p *Pair) { got = append(got, *p) }}
 	rp, sp := &RequestParser{}, &ResponseParser{}
 	var req Request
 	var resp Response
@@ -630,7 +616,7 @@ func confPairDiff(p *Pair, w confPair) string {
 			diffs = append(diffs, "has no key")
 		}
 	default:
-		if !p.HasKey || p.KeyHash != (confHasher{}).HashKey([]byte(w.key)) || int(p.KeySize) != len(w.key) {
+		if !p.HasKey || p.KeyHash != (FNVHasher{}).HashKey([]byte(w.key)) || int(p.KeySize) != len(w.key) {
 			diffs = append(diffs, fmt.Sprintf("key hash %#x size %d (has %v), want key %s", p.KeyHash, p.KeySize, p.HasKey,
 				confShort(w.key)))
 		}

@@ -22,7 +22,7 @@ func fuzzCut(data []byte) int {
 	if len(data) == 0 {
 		return 0
 	}
-	return int((confHasher{}).HashKey(data) % uint64(len(data)+1))
+	return int((FNVHasher{}).HashKey(data) % uint64(len(data)+1))
 }
 
 // fuzzSplits checks a stream framed by the parser mk builds: the contract on every call, and the same frames
@@ -173,7 +173,7 @@ func FuzzResponse(f *testing.F) {
 func FuzzPairing(f *testing.F) {
 	f.Fuzz(func(t *testing.T, reqs, resps []byte, order uint64) {
 		var budget, emitted int
-		pr := &Pairer{Hasher: confHasher{}, MaxPending: 32}
+		pr := &Pairer{Hasher: FNVHasher{}, MaxPending: 32}
 		pr.Emit = func(p *Pair) {
 			emitted++
 			if int(p.Cmd) >= NumCommands || int(p.Status) >= NumStatuses {

@@ -2,35 +2,14 @@ package mcproto
 
 import (
 	"fmt"
-	"hash/fnv"
 	"strings"
 	"testing"
 )
 
-// testHasher is FNV-1a of the key; namespaces are the prefix up to ':'.
-type testHasher struct{}
-
-func (testHasher) HashKey(k []byte) uint64 {
-	h := fnv.New64a()
-	h.Write(k)
-	return h.Sum64()
-}
-
-func (testHasher) HashNamespace(k []byte) uint64 {
-	for i, c := range k {
-		if c == ':' {
-			h := fnv.New64a()
-			h.Write(k[:i])
-			return h.Sum64() ^ 1
-		}
-	}
-	return 0
-}
-
 // keyNames maps test hashes back to keys so expectations read naturally.
 func keyName(h uint64, keys []string) string {
 	for _, k := range keys {
-		if (testHasher{}).HashKey([]byte(k)) == h {
+		if (fnvHasher{}).HashKey([]byte(k)) == h {
 			return k
 		}
 	}
@@ -46,7 +25,7 @@ func keyName(h uint64, keys []string) string {
 func runPairs(t *testing.T, reqs, resps string, keys []string) ([]string, PairerStats) {
 	t.Helper()
 	var out []string
-	pr := Pairer{Hasher: testHasher{}, Emit: func(p *Pair) {
+	pr := Pairer{Hasher: fnvHasher{}, Emit: func(p *Pair) {
 		k := "-"
 		if p.HasKey {
 			k = keyName(p.KeyHash, keys)
@@ -149,12 +128,12 @@ func TestPairing(t *testing.T) {
 	f(binReq(binQuitQ, "", "", "", 1), "", "quit - none_expected 0")
 	// Namespaces are hashed from the request key.
 	var ns uint64
-	pr := Pairer{Hasher: testHasher{}, Emit: func(p *Pair) { ns = p.NSHash }}
+	pr := Pairer{Hasher: fnvHasher{}, Emit: func(p *Pair) { ns = p.NSHash }}
 	var rq Request
 	var rp RequestParser
 	rp.Parse([]byte("delete user:1 noreply\r\n"), &rq)
 	pr.Request(&rq, 0)
-	if ns != (testHasher{}).HashNamespace([]byte("user:1")) || ns == 0 {
+	if ns != (fnvHasher{}).HashNamespace([]byte("user:1")) || ns == 0 {
 		t.Fatalf("namespace hash not set: %x", ns)
 	}
 }
@@ -192,7 +171,7 @@ func TestPairingFailures(t *testing.T) {
 }
 
 func TestPairingOverflow(t *testing.T) {
-	pr := Pairer{Hasher: testHasher{}, MaxPending: 4}
+	pr := Pairer{Hasher: fnvHasher{}, MaxPending: 4}
 	var rq Request
 	var rp RequestParser
 	for i := 0; i < 10; i++ {
@@ -206,7 +185,7 @@ func TestPairingOverflow(t *testing.T) {
 
 func TestPairingStreamedResponse(t *testing.T) {
 	var got []Pair
-	pr := Pairer{Hasher: testHasher{}, Emit: func(p *Pair) { got = append(got, *p) }}
+	pr := Pairer{Hasher: fnvHasher{}, Emit: func(p *Pair) { got = append(got, *p) }}
 	var rq Request
 	var rp RequestParser
 	rp.Parse([]byte("get a b\r\n"), &rq)

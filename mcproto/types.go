@@ -232,3 +232,20 @@ type KeyHasher interface {
 	// HashNamespace hashes the key's namespace (its prefix up to a delimiter); 0 when namespaces are off.
 	HashNamespace(key []byte) uint64
 }
+
+// FNVHasher is an unkeyed KeyHasher (64-bit FNV-1a, no namespaces) for pairing when nothing is recorded: its
+// values must never leave the process, since anyone can recompute them from a key.
+type FNVHasher struct{}
+
+// HashKey returns the 64-bit FNV-1a hash of key.
+func (FNVHasher) HashKey(key []byte) uint64 {
+	h := uint64(14695981039346656037)
+	for _, c := range key {
+		h ^= uint64(c)
+		h *= 1099511628211
+	}
+	return h
+}
+
+// HashNamespace returns 0: FNVHasher has no namespaces.
+func (FNVHasher) HashNamespace([]byte) uint64 { return 0 }

@@ -501,7 +501,7 @@ func (cl *pclient) routeGet(st *poolState, r *mcproto.Request, frame []byte, now
 			sr.line = append(sr.line, prefix...)
 			subs = append(subs, serverSub{idx: idx, sr: sr})
 		}
-		sr.keyHashes = append(sr.keyHashes, fnvHasher{}.HashKey(k))
+		sr.keyHashes = append(sr.keyHashes, mcproto.FNVHasher{}.HashKey(k))
 		sr.keyIdx = append(sr.keyIdx, i)
 		sr.line = append(append(sr.line, ' '), k...)
 	}
@@ -589,7 +589,7 @@ func (cl *pclient) shadow(st *poolState, key, frame []byte) {
 // sequential key names spread evenly (plain FNV-1a's high bits do not) and the selection is unrelated to the
 // recorder's keyed sampling. A key is copied when shadowHash(key) < fraction·2^64.
 func shadowHash(key []byte) uint64 {
-	h := fnvHasher{}.HashKey(key)
+	h := mcproto.FNVHasher{}.HashKey(key)
 	h ^= h >> 33
 	h *= 0xff51afd7ed558ccd
 	h ^= h >> 33

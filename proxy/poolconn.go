@@ -350,7 +350,7 @@ func (sr *subReq) consume(r *mcproto.Response, frame []byte) bool {
 				sl.buf = append(sl.buf, frame...)
 				return false
 			}
-			h := fnvHasher{}.HashKey(r.Key)
+			h := mcproto.FNVHasher{}.HashKey(r.Key)
 			for i, kh := range sr.keyHashes {
 				// A key asked twice ("get a b a") is answered twice, in order: fill the first position still
 				// empty.

@@ -90,7 +90,7 @@ func New(cfg configs.Proxy, opts Options) (*Server, error) {
 	if s.anon != nil {
 		s.hasher = s.anon
 	} else {
-		s.hasher = fnvHasher{}
+		s.hasher = mcproto.FNVHasher{}
 	}
 	if cfg.Pool.Enabled() {
 		p, err := newPool(s, cfg.Pool)
@@ -105,19 +105,6 @@ func New(cfg configs.Proxy, opts Options) (*Server, error) {
 	}
 	return s, nil
 }
-
-// fnvHasher pairs keys when nothing is recorded; its values never leave the process.
-type fnvHasher struct{}
-
-func (fnvHasher) HashKey(k []byte) uint64 {
-	h := uint64(14695981039346656037)
-	for _, c := range k {
-		h ^= uint64(c)
-		h *= 1099511628211
-	}
-	return h
-}
-func (fnvHasher) HashNamespace([]byte) uint64 { return 0 }
 
 // Start runs the event loops in the background and returns once the listeners are up.
 func (s *Server) Start() error {

@@ -381,9 +381,13 @@ func (c *conn) ensure() bool {
 
 // failLeftovers fails entries pushed after the receiver exited. Only the sender may call it, after s.done.
 func (c *conn) failLeftovers(kind int) {
-	if c.q.len() == 0 {
-		return
+	if c.q.len() > 0 {
+		c.failQueued(kind)
 	}
+}
+
+// failQueued fails every entry in flight as kind.
+func (c *conn) failQueued(kind int) {
 	c.st.mu.Lock()
 	for e := c.q.peek(); e != nil; e = c.q.peek() {
 		c.st.fail(e.cmd, kind)
@@ -582,17 +586,9 @@ func (c *conn) resolveQuiet() {
 	c.lastDone.Store(now)
 }
 
-// failAll fails every entry in flight (receiver only).
+// failAll fails every entry in flight (receiver only) and wakes the sender.
 func (c *conn) failAll(kind int) {
-	c.st.mu.Lock()
-	for e := c.q.peek(); e != nil; e = c.q.peek() {
-		c.st.fail(e.cmd, kind)
-		if !e.quiet {
-			c.loud.Add(-1)
-		}
-		c.q.pop()
-	}
-	c.st.mu.Unlock()
+	c.failQueued(kind)
 	select {
 	case c.wake <- struct{}{}:
 	default:

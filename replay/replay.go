@@ -325,8 +325,9 @@ func newEngine(ctx context.Context, cfg configs.Replay, override mcproto.Protoco
 	return e, nil
 }
 
-// useEventLoop reports whether a closed-loop run with cfg uses event loops: unless asked for goroutines, since
-// bench/replay.sh measured event loops at less CPU per request at every depth (docs/WORKLOADS.md, "Engine").
+// useEventLoop reports whether a closed-loop run with cfg uses event loops: unless asked for goroutines. In
+// bench/replay.sh they are ahead when pipelined and within the noise of goroutines at depth 1
+// (docs/WORKLOADS.md, "Engine").
 func useEventLoop(cfg configs.Replay) bool {
 	return cfg.Engine != configs.EngineGoroutine
 }

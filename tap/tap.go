@@ -128,7 +128,7 @@ func New(cfg configs.Tap, opts Options) (*Tap, error) {
 	if opts.Anonymizer != nil {
 		t.hasher = opts.Anonymizer
 	} else {
-		t.hasher = fnvHasher{}
+		t.hasher = mcproto.FNVHasher{}
 	}
 	t.sampleBound = math.MaxUint64
 	if cfg.SampleRate < 1 {
@@ -142,19 +142,6 @@ func New(cfg configs.Tap, opts Options) (*Tap, error) {
 	t.sweepEvery = max(t.sweepEvery, int64(time.Millisecond))
 	return t, nil
 }
-
-// fnvHasher pairs keys when nothing is recorded; its values never leave the process.
-type fnvHasher struct{}
-
-func (fnvHasher) HashKey(k []byte) uint64 {
-	h := uint64(14695981039346656037)
-	for _, c := range k {
-		h ^= uint64(c)
-		h *= 1099511628211
-	}
-	return h
-}
-func (fnvHasher) HashNamespace([]byte) uint64 { return 0 }
 
 func (t *Tap) isPort(p uint16) bool { return t.ports[p>>6]&(1<<(p&63)) != 0 }
 

@@ -79,25 +79,19 @@ func proxyConfigAndFile(args []string, stdout io.Writer) (configs.Proxy, string,
 
 func proxyConfigInner(args []string, stdout io.Writer) (configs.Proxy, string, error) {
 	fs := flag.NewFlagSet("proxy", flag.ContinueOnError)
+	recFlags := addRecordingFlags(fs)
 	var (
 		configFile = fs.String("config", "", "")
 		listen     = fs.String("listen", "", "")
 		unixSock   = fs.String("unix-socket", "", "")
 		upstream   = fs.String("upstream", "", "")
-		record     = fs.String("record", "", "")
-		saltFile   = fs.String("salt-file", "", "")
-		hostLabel  = fs.String("host-label", "", "")
-		sampleRate = fs.Float64("sample-rate", 0, "")
-		nsDelim    = fs.String("namespace-delimiter", "", "")
 		metricsL   = fs.String("metrics-listen", "", "")
 		loops      = fs.Int("event-loops", 0, "")
 		maxConns   = fs.Int("max-connections", 0, "")
 		idle       = fs.Duration("idle-timeout", 0, "")
 		drain      = fs.Duration("drain-timeout", 0, "")
 		connectTO  = fs.Duration("connect-timeout", 0, "")
-		flushIv    = fs.Duration("flush-interval", 0, "")
 		maxItem    = fs.Int("max-item-size", 0, "")
-		queueSize  = fs.Int("queue-size", 0, "")
 		hash       = fs.String("hash", "", "")
 		hashTag    = fs.String("hash-tag", "", "")
 		autoEject  = fs.Bool("auto-eject", false, "")
@@ -127,20 +121,14 @@ func proxyConfigInner(args []string, stdout io.Writer) (configs.Proxy, string, e
 	apply(set, "auto-eject", &cfg.Pool.AutoEject, *autoEject)
 	apply(set, "connections-per-server", &cfg.Pool.ConnectionsPerServer, *perServer)
 	apply(set, "pool-timeout", &cfg.Pool.Timeout, configs.Duration(*poolTO))
-	apply(set, "record", &cfg.Record, *record)
-	apply(set, "salt-file", &cfg.SaltFile, *saltFile)
-	apply(set, "host-label", &cfg.HostLabel, *hostLabel)
-	apply(set, "namespace-delimiter", &cfg.NamespaceDelimiter, *nsDelim)
+	recFlags.apply(set, &cfg.Recording)
 	apply(set, "metrics-listen", &cfg.MetricsListen, *metricsL)
-	apply(set, "sample-rate", &cfg.SampleRate, *sampleRate)
 	apply(set, "event-loops", &cfg.EventLoops, *loops)
 	apply(set, "max-connections", &cfg.MaxConnections, *maxConns)
 	apply(set, "idle-timeout", &cfg.IdleTimeout, configs.Duration(*idle))
 	apply(set, "drain-timeout", &cfg.DrainTimeout, configs.Duration(*drain))
 	apply(set, "connect-timeout", &cfg.ConnectTimeout, configs.Duration(*connectTO))
-	apply(set, "flush-interval", &cfg.FlushInterval, configs.Duration(*flushIv))
 	apply(set, "max-item-size", &cfg.MaxItemSize, *maxItem)
-	apply(set, "queue-size", &cfg.QueueSize, *queueSize)
 	if err := cfg.Validate(); err != nil {
 		if *configFile != "" {
 			return cfg, *configFile, fmt.Errorf("%s: %w", *configFile, err)
@@ -159,11 +147,7 @@ func runProxy(args []string, stdout, stderr io.Writer) error {
 	var rec *recorder
 	opts := proxy.Options{Logger: log}
 	if cfg.Record != "" {
-		rec, err = openRecorder(recordSettings{
-			mode: "proxy", path: cfg.Record, saltFile: cfg.SaltFile, hostLabel: cfg.HostLabel,
-			sampleRate: cfg.SampleRate, nsDelim: cfg.NamespaceDelimiter, queueSize: cfg.QueueSize,
-			flushInterval: time.Duration(cfg.FlushInterval), compress: cfg.Compress,
-		}, stderr)
+		rec, err = openRecorder(recordSettings{Recording: cfg.Recording, mode: "proxy"}, stderr)
 		if err != nil {
 			return err
 		}

@@ -2,6 +2,7 @@
 package main
 
 import (
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -10,23 +11,49 @@ import (
 	"strings"
 	"time"
 
+	"github.com/membench/membench/configs"
 	"github.com/membench/membench/profile"
 )
 
-// recordSettings are what a recorder needs to open a profile.
+// recordSettings are what a recorder needs to open a profile: the recording config, the recorder's mode
+// ("proxy", "tap") and the header's creation time.
 type recordSettings struct {
-	mode          string // "proxy", "tap"
-	path          string
-	saltFile      string
-	hostLabel     string
-	sampleRate    float64
-	nsDelim       string
-	queueSize     int
-	flushInterval time.Duration
-	compress      bool
+	configs.Recording
+	mode string
 	// created is the profile header's creation time; zero means now. The tap passes the first packet's
 	// timestamp when reading a file, so that the header, like the events, depends only on the capture.
 	created time.Time
+}
+
+// recordingFlags are the command-line flags of configs.Recording, shared by the recorders.
+type recordingFlags struct {
+	record, saltFile, hostLabel, nsDelim *string
+	sampleRate                           *float64
+	queueSize                            *int
+	flushInterval                        *time.Duration
+}
+
+func addRecordingFlags(fs *flag.FlagSet) recordingFlags {
+	return recordingFlags{
+		record:        fs.String("record", "", ""),
+		saltFile:      fs.String("salt-file", "", ""),
+		hostLabel:     fs.String("host-label", "", ""),
+		nsDelim:       fs.String("namespace-delimiter", "", ""),
+		sampleRate:    fs.Float64("sample-rate", 0, ""),
+		queueSize:     fs.Int("queue-size", 0, ""),
+		flushInterval: fs.Duration("flush-interval", 0, ""),
+	}
+}
+
+// apply sets the recording flags given on the command line (set) over r.
+func (f recordingFlags) apply(set map[string]bool, r *configs.Recording) {
+	apply(set, "record", &r.Record, *f.record)
+	apply(set, "salt-file", &r.SaltFile, *f.saltFile)
+	apply(set, "host-label", &r.HostLabel, *f.hostLabel)
+	apply(set, "namespace-delimiter", &r.NamespaceDelimiter, *f.nsDelim)
+	apply(set, "sample-rate", &r.SampleRate, *f.sampleRate)
+	apply(set, "queue-size", &r.QueueSize, *f.queueSize)
+	apply(set, "flush-interval", &r.FlushInterval, configs.Duration(*f.flushInterval))
 }
 
 // recorder is an open profile: the anonymizer that hashes keys and the queue that writes events.
@@ -45,14 +72,14 @@ type recorder struct {
 
 // openRecorder loads (or makes up) the salt and opens the profile. Warnings go to stderr.
 func openRecorder(set recordSettings, stderr io.Writer) (*recorder, error) {
-	nsOn := set.nsDelim != ""
+	nsOn := set.NamespaceDelimiter != ""
 	var delim byte = profile.DefaultNSDelim
 	if nsOn {
-		delim = set.nsDelim[0]
+		delim = set.NamespaceDelimiter[0]
 	}
 	var anon *profile.Anonymizer
-	if set.saltFile != "" {
-		secret, err := profile.LoadSaltFile(set.saltFile)
+	if set.SaltFile != "" {
+		secret, err := profile.LoadSaltFile(set.SaltFile)
 		if err != nil {
 			return nil, fmt.Errorf("cannot use --salt-file: %w", err)
 		}
@@ -62,7 +89,7 @@ func openRecorder(set recordSettings, stderr io.Writer) (*recorder, error) {
 		fmt.Fprintln(stderr, "membench:", profile.RandomSaltWarning)
 	}
 	r := &recorder{set: set, anon: anon}
-	q, err := r.open(set.path)
+	q, err := r.open(set.Record)
 	if err != nil {
 		return nil, err
 	}
@@ -72,7 +99,7 @@ func openRecorder(set recordSettings, stderr io.Writer) (*recorder, error) {
 }
 
 func (r *recorder) open(path string) (*profile.Queue, error) {
-	host := r.set.hostLabel
+	host := r.set.HostLabel
 	created := r.set.created
 	if created.IsZero() || len(r.files) > 0 {
 		created = time.Now() // rotated files start now
@@ -83,23 +110,23 @@ func (r *recorder) open(path string) (*profile.Queue, error) {
 		Host:            host,
 		SaltFingerprint: r.anon.Fingerprint(),
 		Settings: map[string]string{
-			"sample_rate":         strconv.FormatFloat(r.set.sampleRate, 'g', -1, 64),
-			"namespace_delimiter": r.set.nsDelim,
+			"sample_rate":         strconv.FormatFloat(r.set.SampleRate, 'g', -1, 64),
+			"namespace_delimiter": r.set.NamespaceDelimiter,
 			"membench_version":    version,
 		},
 	}
 	comp := profile.CompressionZstd
-	if !r.set.compress {
+	if !r.set.Compress {
 		comp = profile.CompressionNone
 	}
-	w, err := profile.NewWriter(path, h, profile.WriterOptions{FlushInterval: r.set.flushInterval, Compression: comp})
+	w, err := profile.NewWriter(path, h, profile.WriterOptions{FlushInterval: time.Duration(r.set.FlushInterval), Compression: comp})
 	if err != nil {
 		return nil, fmt.Errorf("cannot open the profile (--record): %w", err)
 	}
 	r.path = path
 	r.writer = w
 	r.files = append(r.files, path)
-	return profile.NewQueue(w, r.set.queueSize), nil
+	return profile.NewQueue(w, r.set.QueueSize), nil
 }
 
 // rotatedName returns base with a UTC timestamp before its extension: out.mbp → out-20261126T235959Z.mbp.
@@ -119,7 +146,7 @@ func rotatedName(base string, t time.Time) string {
 // closes the old one.
 func (r *recorder) rotate(swap func(*profile.Queue) *profile.Queue) (closed string, err error) {
 	oldWriter := r.writer
-	q, err := r.open(rotatedName(r.set.path, time.Now()))
+	q, err := r.open(rotatedName(r.set.Record, time.Now()))
 	if err != nil {
 		return "", err
 	}

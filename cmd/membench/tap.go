@@ -71,6 +71,7 @@ Examples:
 // tapConfig maps command-line flags onto a configs.Tap. Only flags the user set override the file.
 func tapConfig(args []string, stdout io.Writer) (configs.Tap, error) {
 	fs := flag.NewFlagSet("tap", flag.ContinueOnError)
+	recFlags := addRecordingFlags(fs)
 	var (
 		configFile = fs.String("config", "", "")
 		iface      = fs.String("interface", "", "")
@@ -82,14 +83,7 @@ func tapConfig(args []string, stdout io.Writer) (configs.Tap, error) {
 		snaplen    = fs.Int("snaplen", 0, "")
 		bufSize    = fs.Int("buffer-size", 0, "")
 		duration   = fs.Duration("duration", 0, "")
-		record     = fs.String("record", "", "")
-		saltFile   = fs.String("salt-file", "", "")
-		hostLabel  = fs.String("host-label", "", "")
-		sampleRate = fs.Float64("sample-rate", 0, "")
-		nsDelim    = fs.String("namespace-delimiter", "", "")
 		metricsL   = fs.String("metrics-listen", "", "")
-		queueSize  = fs.Int("queue-size", 0, "")
-		flushIv    = fs.Duration("flush-interval", 0, "")
 		maxFlows   = fs.Int("max-flows", 0, "")
 		maxFlowBuf = fs.Int("max-flow-buffer", 0, "")
 		maxTotBuf  = fs.Int("max-total-buffer", 0, "")
@@ -111,10 +105,7 @@ func tapConfig(args []string, stdout io.Writer) (configs.Tap, error) {
 	apply(set, "interface", &cfg.Interface, *iface)
 	apply(set, "pcap", &cfg.Pcap, *pcapFile)
 	apply(set, "bpf", &cfg.BPF, *bpf)
-	apply(set, "record", &cfg.Record, *record)
-	apply(set, "salt-file", &cfg.SaltFile, *saltFile)
-	apply(set, "host-label", &cfg.HostLabel, *hostLabel)
-	apply(set, "namespace-delimiter", &cfg.NamespaceDelimiter, *nsDelim)
+	recFlags.apply(set, &cfg.Recording)
 	apply(set, "metrics-listen", &cfg.MetricsListen, *metricsL)
 	if set["interface"] && !set["pcap"] {
 		cfg.Pcap = "" // a flag chooses the source even when the file named the other one
@@ -131,15 +122,12 @@ func tapConfig(args []string, stdout io.Writer) (configs.Tap, error) {
 	}
 	apply(set, "promisc", &cfg.Promiscuous, *promisc)
 	apply(set, "immediate-mode", &cfg.ImmediateMode, *immediate)
-	apply(set, "sample-rate", &cfg.SampleRate, *sampleRate)
 	apply(set, "snaplen", &cfg.SnapLen, *snaplen)
 	apply(set, "buffer-size", &cfg.BufferSize, *bufSize)
-	apply(set, "queue-size", &cfg.QueueSize, *queueSize)
 	apply(set, "max-flows", &cfg.MaxFlows, *maxFlows)
 	apply(set, "max-flow-buffer", &cfg.MaxFlowBuffer, *maxFlowBuf)
 	apply(set, "max-total-buffer", &cfg.MaxTotalBuffer, *maxTotBuf)
 	apply(set, "duration", &cfg.Duration, configs.Duration(*duration))
-	apply(set, "flush-interval", &cfg.FlushInterval, configs.Duration(*flushIv))
 	apply(set, "reorder-window", &cfg.ReorderWindow, configs.Duration(*reorder))
 	apply(set, "idle-timeout", &cfg.IdleTimeout, configs.Duration(*idle))
 	if err := cfg.Validate(); err != nil {
@@ -202,14 +190,10 @@ func runTap(args []string, stdout, stderr io.Writer) error {
 	var opts tap.Options
 	opts.Logger = log
 	if cfg.Record != "" {
-		set := recordSettings{
-			mode: "tap", path: cfg.Record, saltFile: cfg.SaltFile, hostLabel: cfg.HostLabel,
-			sampleRate: cfg.SampleRate, nsDelim: cfg.NamespaceDelimiter, queueSize: cfg.QueueSize,
-			flushInterval: time.Duration(cfg.FlushInterval), compress: cfg.Compress, created: created,
-		}
+		set := recordSettings{Recording: cfg.Recording, mode: "tap", created: created}
 		if offline {
 			// Whole blocks only and no queue: block boundaries and events must not depend on timing.
-			set.flushInterval, set.queueSize = -1, 1
+			set.FlushInterval, set.QueueSize = -1, 1
 		}
 		if rec, err = openRecorder(set, stderr); err != nil {
 			return err
