@@ -10,12 +10,13 @@
 # requests over the same run (utime + stime deltas of its /proc/PID/stat).
 #
 # memaslap keeps one request in flight per connection (-c connections, no pipelining), so the comparison is at
-# depth 1; both membench engines are shown there (--engine eventloop, the default, and goroutine), and two extra
-# rows (both engines at depth 16) show what pipelining adds. memaslap's workload is 90% get / 10% set, 64-byte
+# depth 1; both membench engines are shown there (--engine eventloop, the default, with its loops bound to CPUs as
+# memaslap binds its threads, the same unbound, and goroutine), and two extra rows (both engines at depth 16) show
+# what pipelining adds. memaslap's workload is 90% get / 10% set, 64-byte
 # keys and, here, 544-byte values (-X 544); membench replays its "uniform" preset: 90% get / 10% set, keys of 16 to 64 bytes, values of 64
 # to 1024 bytes (mean 544), with a warmup so that gets hit as memaslap's do.
 #
-# Bounded: ROUNDS × (3 or 5 runs per connection count) × DUR (default 8) seconds plus setup, about 4 minutes with
+# Bounded: ROUNDS × (4 or 6 runs per connection count) × DUR (default 8) seconds plus setup, about 4 minutes with
 # the defaults; everything targets 127.0.0.1 and every process started here is stopped by PID on exit.
 #
 # Usage: bench/replay.sh            (from the repository root)
@@ -59,22 +60,25 @@ cpu_of() {
 # mc_ticks: memcached's utime + stime so far.
 mc_ticks() { read -ra s < "/proc/$MC_PID/stat"; echo $(( s[13] + s[14] )); }
 
-# Each run appends "tool conns depth ops ops_per_sec tool_ticks memcached_ticks" to $TMP/runs.
+# Each run appends "tool conns depth ops ops_per_sec tool_ticks memcached_ticks measured_cpu_seconds" to $TMP/runs
+# (the last only for membench: its report's client_cpu_seconds, the measured run without the warmup).
 run_memcaslap() {
 	local c=$1 m0 t
 	m0=$(mc_ticks)
 	t=$(cpu_of timeout $((DUR + 30)) memcaslap -s "$ADDR" -T "$THREADS" -c "$c" -X 544 -t "${DUR}s")
 	awk -v c="$c" -v t="$t" -v m="$(( $(mc_ticks) - m0 ))" '/^Run time:/ {
 		for (i = 1; i <= NF; i++) { if ($i == "Ops:") ops = $(i+1); if ($i == "TPS:") tps = $(i+1) }
-		print "memcaslap", c, 1, ops, tps, t, m }' "$TMP/out" >> "$TMP/runs"
+		print "memcaslap", c, 1, ops, tps, t, m, "-" }' "$TMP/out" >> "$TMP/runs"
 }
 run_membench() {
-	local engine=$1 c=$2 d=$3 m0 t
+	local engine=$1 c=$2 d=$3 name=membench-$1 m0 t
+	local args=(--engine "$engine")
+	if [ "$engine" = eventloop-unbound ]; then args=(--engine eventloop --cpu-affinity=false); fi
 	m0=$(mc_ticks)
-	t=$(cpu_of timeout $((DUR + 60)) "$TMP/membench" replay --workload uniform --target "$ADDR" --engine "$engine" \
+	t=$(cpu_of timeout $((DUR + 60)) "$TMP/membench" replay --workload uniform --target "$ADDR" "${args[@]}" \
 		--connections "$c" --pipeline "$d" --duration "${DUR}s" --warmup --max-error-ratio 1 --json)
-	python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print(sys.argv[2], sys.argv[3], sys.argv[4], r["ops"], r["ops_per_sec"], sys.argv[5], sys.argv[6])' \
-		"$TMP/out" "membench-$engine" "$c" "$d" "$t" "$(( $(mc_ticks) - m0 ))" >> "$TMP/runs"
+	python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print(sys.argv[2], sys.argv[3], sys.argv[4], r["ops"], r["ops_per_sec"], sys.argv[5], sys.argv[6], r["client_cpu_seconds"])' \
+		"$TMP/out" "$name" "$c" "$d" "$t" "$(( $(mc_ticks) - m0 ))" >> "$TMP/runs"
 }
 
 first=$(echo "$CONNS" | awk '{ print $1 }')
@@ -83,6 +87,7 @@ for r in $(seq "$ROUNDS"); do
 		echo "round $r/$ROUNDS, $C connections…" >&2
 		run_memcaslap "$C"
 		run_membench eventloop "$C" 1
+		run_membench eventloop-unbound "$C" 1
 		run_membench goroutine "$C" 1
 		if [ "$C" = "$first" ]; then
 			run_membench eventloop "$C" 16
@@ -96,16 +101,20 @@ import statistics, sys
 runs, hz, rounds, dur = sys.argv[1], float(sys.argv[2]), sys.argv[3], sys.argv[4]
 groups = {}
 for line in open(runs):
-    tool, c, d, ops, rate, t, m = line.split()
+    tool, c, d, ops, rate, t, m, mc = line.split()
     g = groups.setdefault((int(c), tool, int(d)), [])
-    g.append((float(rate), float(t) / hz / (float(ops) / 1e6), float(m) / hz / (float(ops) / 1e6)))
-print("| tool | connections | depth | ops/s | tool CPU s per 1M ops | memcached CPU s per 1M ops |")
-print("| --- | ---: | ---: | ---: | ---: | ---: |")
-order = {"memcaslap": 0, "membench-eventloop": 1, "membench-goroutine": 2}
+    mops = float(ops) / 1e6
+    g.append((float(rate), float(t) / hz / mops, float(m) / hz / mops, float(mc) / mops if mc != "-" else None))
+print("| tool | connections | depth | ops/s | tool CPU s per 1M ops | same, measured run only | memcached CPU s per 1M ops |")
+print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+order = {"memcaslap": 0, "membench-eventloop": 1, "membench-eventloop-unbound": 2, "membench-goroutine": 3}
 for (c, tool, d) in sorted(groups, key=lambda k: (k[0], k[2], order.get(k[1], 9))):
     g = groups[(c, tool, d)]
     med = lambda i: statistics.median(x[i] for x in g)
-    print(f"| {tool} | {c} | {d} | {med(0):.0f} | {med(1):.2f} | {med(2):.2f} |")
-print(f"\n(medians of {rounds} rounds of {dur} s; membench's CPU includes its warmup of 100 000 keys; same memcached "
-      "for every run)")
+    measured = f"{med(3):.2f}" if g[0][3] is not None else "—"
+    print(f"| {tool} | {c} | {d} | {med(0):.0f} | {med(1):.2f} | {measured} | {med(2):.2f} |")
+print(f"\n(medians of {rounds} rounds of {dur} s; same memcached for every run. Tool CPU is the whole process: "
+      "membench's includes start-up and its warmup of 100 000 keys, memaslap's its start-up and the sets that fill "
+      "its windows, which count as operations. 'Measured run only' is membench's client_cpu_seconds: start-up and "
+      "warmup excluded.)")
 EOF

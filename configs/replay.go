@@ -54,11 +54,13 @@ type Replay struct {
 	Connections int `toml:"connections"`
 	// Pipeline is the most requests in flight per TCP connection in closed loop.
 	Pipeline int `toml:"pipeline"`
-	// Engine is how closed-loop connections are served: "eventloop" (gnet client event loops, one per CPU),
-	// "goroutine" (one goroutine per connection), or "auto" (event loops: ahead when pipelined, within the noise
-	// of goroutines at depth 1, see docs/WORKLOADS.md). Open-loop runs always use goroutines, which sleep until each request's
-	// intended time.
+	// Engine is how closed-loop connections are served: "eventloop" (event loops, one OS thread per CPU, each
+	// waiting in epoll_wait for its connections; Linux), "goroutine" (one goroutine per connection), or "auto"
+	// (event loops on Linux up to pipeline 4, goroutines when pipelined deeper; see docs/WORKLOADS.md). Open-loop
+	// runs always use goroutines, which sleep until each request's intended time.
 	Engine string `toml:"engine"`
+	// CPUAffinity binds each event loop's thread to one CPU, as memcaslap binds its threads.
+	CPUAffinity bool `toml:"cpu_affinity"`
 	// Protocol overrides the recorded protocol: "", "text", "meta" or "binary". Presets default to text.
 	Protocol string `toml:"protocol"`
 
@@ -113,6 +115,7 @@ func DefaultReplay() Replay {
 		Hash:                "fnv1a_64",
 		Pipeline:            16,
 		Engine:              EngineAuto,
+		CPUAffinity:         true,
 		Speed:               "1",
 		Loop:                "1",
 		Arrivals:            ArrivalsPoisson,

@@ -19,7 +19,6 @@ import (
 	"time"
 
 	"github.com/membench/membench/configs"
-	"github.com/membench/membench/internal/gnetlog"
 	"github.com/membench/membench/mcproto"
 	"github.com/membench/membench/profile"
 	"github.com/panjf2000/gnet/v2"
@@ -117,7 +116,7 @@ func (s *Server) Start() error {
 		gnet.WithTicker(true),
 		gnet.WithTCPNoDelay(gnet.TCPNoDelay),
 		gnet.WithReuseAddr(true),
-		gnet.WithLogger(gnetlog.Logger{L: s.log}),
+		gnet.WithLogger(gnetLogger{l: s.log}),
 	}
 	if s.cfg.EventLoops > 0 {
 		opts = append(opts, gnet.WithNumEventLoop(s.cfg.EventLoops))

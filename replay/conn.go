@@ -8,11 +8,9 @@
 // a goroutine handoff per response costs a third of the throughput at depth 1. In open loop a receiver goroutine
 // reads while the sender waits for intended send times.
 //
-// Plain goroutines over net.Conn were chosen over gnet v2 client event loops after measuring both on closed-loop
-// single-key gets (docs/WORKLOADS.md, "Engine"): with pipelining (depth 16) they send as many requests per
-// second for 40–50% less CPU per request; without it (depth 1) gnet's event loops send 25–70% more, since
-// every request then costs a netpoller wakeup. Replay's fast path is pipelined, and per-connection goroutines
-// keep open-loop timing, timeouts and reconnection simple.
+// This goroutine engine serves open loop, and closed loop when asked for (--engine goroutine) or where the
+// event-loop engine (evloop.go) is not available. The event loops share conn, its ring of requests in flight,
+// its encoder and its matcher, but do their own I/O.
 
 package replay
 

@@ -1,132 +1,64 @@
-// This file holds the event-loop engine: closed-loop replay connections served by gnet v2 client event loops
-// instead of a goroutine each. A loop waits for all of its connections in one epoll_wait, and for each ready one
-// reads the responses, accounts them and writes the next requests from inside OnTraffic: one read and one write
-// system call per round trip, with no goroutine wake-up in between. At depth 1 that is most of a load
-// generator's cost, and it is how memcaslap (libevent) and memtier_benchmark work.
+// This file holds the event-loop engine: closed-loop replay connections served by a few event loops (one per CPU,
+// each an OS thread waiting in epoll_wait; epoll_linux.go) instead of a goroutine each. A loop waits for all of
+// its connections at once, and for each ready one reads the responses, accounts them and writes the next requests:
+// one read and one write system call per round trip, with no goroutine wake-up in between. At depth 1 that is
+// most of a load generator's cost, and it is how memcaslap (libevent) and memtier_benchmark work.
 //
 // A connection lives in two phases. Its goroutine (runEv) dials, with the same timeout and backoff as the
-// goroutine engine, and while the target is down fails requests as unavailable; once a dial succeeds it enrolls
-// the socket in the client and waits. From OnOpen on, the event loop owns the connection: it takes requests from
-// the dispatcher's batches without blocking (a dispatcher that finds the loop starved wakes it), and when the
-// session ends — lost, timed out, or done — it fails what is in flight and hands the connection back. Timeouts and
-// quiet requests answered by silence are checked when a ticker wakes the connections that have requests in
-// flight.
+// goroutine engine, and while the target is down fails requests as unavailable; once a dial succeeds it hands the
+// socket to its loop and waits. From then on the loop owns the connection: it takes requests from the
+// dispatcher's batches without blocking (a dispatcher that finds the connection starved wakes the loop), and
+// when the session ends — lost, timed out, or done — it fails what is in flight, closes the socket and hands the
+// connection back. Timeouts and quiet requests answered by silence are checked every evTick.
 
 package replay
 
 import (
-	"log/slog"
 	"net"
 	"sync/atomic"
 	"time"
 
-	"github.com/membench/membench/internal/gnetlog"
 	"github.com/membench/membench/mcproto"
-	"github.com/panjf2000/gnet/v2"
 )
 
-// evClient is the gnet client shared by a run's event-loop connections.
-type evClient struct {
-	gnet.BuiltinEventEngine
-	e    *engine
-	cli  *gnet.Client
-	stop chan struct{}
-	done chan struct{}
-}
-
 // evState is an event-loop connection's state. The fields below the atomics belong to whichever side holds the
-// connection: its goroutine between sessions, its event loop during one; the handback channel orders the two.
+// connection: its goroutine between sessions, its loop during one; the hand-over (the loop's join queue) and the
+// hand-back (the back channel) order the two.
 type evState struct {
-	gc      atomic.Pointer[gcBox] // the live session, for wake-ups from other goroutines
-	starved atomic.Bool           // the loop found no batch to take: the dispatcher wakes it after the next
-	back    chan int              // loop → goroutine: the session ended (an error kind) or all is done (-1)
+	lp      *loop       // the connection's loop, fixed when the connection starts
+	starved atomic.Bool // the loop found no batch to take: the dispatcher wakes it after the next
+	back    chan int    // loop → goroutine: the session ended (an error kind) or all is done (-1)
 
-	cur   *batch
-	idx   int
-	eof   bool // the dispatcher closed the input
-	ended bool // this session has been handed back
-	// inCallback is set while one of this connection's callbacks runs: a close that gnet reports from inside
-	// it (a failed write) hands back only when the callback returns, so the goroutine never runs beside it.
-	inCallback bool
-	pending    int // hand back after the callback: an error kind, or -1
+	cur *batch
+	idx int
+	eof bool // the dispatcher closed the input
+
+	fd       int    // the session's socket, non-blocking
+	rbuf     []byte // bytes read and not yet consumed: rbuf[:rn]
+	rn       int
+	wpending bool // a write was cut short: the rest of wbuf waits for the socket to be writable
+	slot     int  // the connection's index in its loop (-1: not in a session); the loop's own
 
 	p         mcproto.ResponseParser
 	r         mcproto.Response
 	m         matcher
 	need      int   // bytes the partial frame at the front of the input needs
-	seen      int   // bytes left in the input after the previous callback
 	lastRecv  int64 // run clock of the last bytes received
 	busySince int64 // run clock at which loud requests came in flight (0: none in flight)
 	answered  bool  // the session got a response: the backoff restarts from its minimum
-	// endKind says why the loop closed the session (handDone: all is done; errProtocol: in flight already
-	// failed; errTimeout: fail in flight as timed out); endSet is false when gnet closed it (the peer did).
-	endKind int
-	endSet  bool
 }
-
-type gcBox struct{ gc gnet.Conn }
 
 const handDone = -1
 
-// evTick is how often the ticker wakes connections with requests in flight, to check timeouts and quiet requests.
+// evTick is how often a loop looks at its connections with requests in flight, to check timeouts and quiet
+// requests.
 const evTick = 20 * time.Millisecond
 
-// startEvClient starts the event loops of a closed-loop run: one per CPU.
-func startEvClient(e *engine, log *slog.Logger) (*evClient, error) {
-	h := &evClient{e: e, stop: make(chan struct{}), done: make(chan struct{})}
-	cli, err := gnet.NewClient(h,
-		gnet.WithMulticore(true),
-		gnet.WithTCPNoDelay(gnet.TCPNoDelay),
-		gnet.WithLogger(gnetlog.Logger{L: log}),
-	)
-	if err != nil {
-		return nil, err
-	}
-	if err := cli.Start(); err != nil {
-		return nil, err
-	}
-	h.cli = cli
-	go h.ticker()
-	return h, nil
-}
-
-// close stops the ticker and the event loops; every connection has ended by then.
-func (h *evClient) close() {
-	close(h.stop)
-	<-h.done
-	_ = h.cli.Stop()
-}
-
-// ticker wakes every connection that has requests in flight, so that its loop checks for timeouts and for quiet
-// requests answered by silence.
-func (h *evClient) ticker() {
-	defer close(h.done)
-	t := time.NewTicker(evTick)
-	defer t.Stop()
-	for {
-		select {
-		case <-h.stop:
-			return
-		case <-t.C:
-		}
-		for _, c := range h.e.snapshot() {
-			if c.q.len() == 0 {
-				continue
-			}
-			if b := c.ev.gc.Load(); b != nil {
-				_ = b.gc.Wake(nil)
-			}
-		}
-	}
-}
-
-// kick wakes c's loop if it is waiting for a batch. The dispatcher calls it after each batch it hands over and
+// kick wakes c's loop if c is waiting for a batch. The dispatcher calls it after each batch it hands over and
 // after closing the input.
 func (c *conn) kick() {
 	if c.ev.starved.Load() && c.ev.starved.CompareAndSwap(true, false) {
-		if b := c.ev.gc.Load(); b != nil {
-			_ = b.gc.Wake(nil)
-		}
+		c.ev.lp.wake(c)
 	}
 }
 
@@ -163,21 +95,22 @@ func (c *conn) dialEv() bool {
 	}
 	nc, err := net.DialTimeout("tcp", c.addr, c.e.connectTimeout)
 	// A connection that fails before answering waits before the next dial; one that answered resets the backoff
-	// when it ends (evClient.OnClose).
+	// when it ends (loop.end).
 	c.backoff = min(max(2*c.backoff, minBackoff), maxBackoff)
 	c.nextDial = now.Add(c.backoff)
 	if err != nil {
 		return false
 	}
-	c.ev.ended, c.ev.endSet, c.ev.answered = false, false, false
-	c.ev.p, c.ev.m, c.ev.need, c.ev.seen = mcproto.ResponseParser{}, matcher{}, 0, 0
-	c.ev.lastRecv, c.ev.busySince = c.e.now(), 0
-	c.wbuf = c.wbuf[:0]
-	// EnrollContext duplicates the socket and closes nc. From here the loop owns the connection, until it hands
-	// it back.
-	if _, err := c.e.ev.cli.EnrollContext(nc, c); err != nil {
+	fd, err := detach(nc)
+	if err != nil {
 		return false
 	}
+	c.ev.fd, c.ev.rn, c.ev.wpending, c.ev.answered = fd, 0, false, false
+	c.ev.p, c.ev.m, c.ev.need = mcproto.ResponseParser{}, matcher{}, 0
+	c.ev.lastRecv, c.ev.busySince = c.e.now(), 0
+	c.wbuf = c.wbuf[:0]
+	// From here the loop owns the connection, until it hands it back.
+	c.ev.lp.join(c)
 	return true
 }
 
@@ -230,86 +163,25 @@ func (c *conn) stopped() bool {
 	return c.e.ctx.Err() != nil || (c.e.stopAt > 0 && c.e.now() >= c.e.stopAt)
 }
 
-func (h *evClient) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
-	c := gc.Context().(*conn)
-	c.ev.gc.Store(&gcBox{gc: gc})
-	c.ev.inCallback = true
-	action := c.serve(gc, false)
-	return nil, c.leave(action)
-}
-
-func (h *evClient) OnTraffic(gc gnet.Conn) gnet.Action {
-	c := gc.Context().(*conn)
-	c.ev.inCallback = true
-	return c.leave(c.serve(gc, true))
-}
-
-func (h *evClient) OnClose(gc gnet.Conn, _ error) gnet.Action {
-	c, ok := gc.Context().(*conn)
-	if !ok || c.ev.ended {
-		return gnet.None
-	}
-	c.ev.ended = true
-	c.ev.gc.Store(nil)
-	kind := errConnLost
-	if c.ev.endSet {
-		kind = c.ev.endKind
-	}
-	switch kind {
-	case errConnLost, errTimeout:
-		c.failAll(kind)
-	}
-	if c.ev.answered {
-		c.backoff = 0
-	}
-	if c.ev.inCallback {
-		c.ev.pending = kind
-		return gnet.None
-	}
-	c.ev.back <- kind
-	return gnet.None
-}
-
-// end asks gnet to close the session, for the reason kind.
-func (c *conn) end(kind int) gnet.Action {
-	c.ev.endKind, c.ev.endSet = kind, true
-	return gnet.Close
-}
-
-// leave ends a callback: a session that gnet closed during it is handed back now.
-func (c *conn) leave(a gnet.Action) gnet.Action {
-	c.ev.inCallback = false
-	if c.ev.ended {
-		c.ev.back <- c.ev.pending
-		return gnet.None
-	}
-	return a
-}
-
-// serve accounts the responses that arrived (when read), checks the timeout and quiet requests, and sends
-// requests up to the pipeline depth. It returns gnet.Close when the session should end.
-func (c *conn) serve(gc gnet.Conn, read bool) gnet.Action {
+// serve accounts the responses in the input buffer (when read: new bytes arrived), checks the timeout and quiet
+// requests, and encodes requests up to the pipeline depth into wbuf for the loop to write. It returns why the
+// session must end (errProtocol, errTimeout) and true, or false to go on.
+func (c *conn) serve(read bool) (int, bool) {
 	now := c.e.now()
-	if in := gc.InboundBuffered(); read && in > 0 {
-		if in > c.ev.seen {
-			c.ev.lastRecv = now
-		}
-		off := 0
-		if in >= c.ev.need {
-			buf, _ := gc.Peek(-1)
-			var ok bool
-			off, ok = c.consume(buf, now)
-			_, _ = gc.Discard(off)
+	if read {
+		c.ev.lastRecv = now
+		if c.ev.rn >= c.ev.need {
+			off, ok := c.consume(c.ev.rbuf[:c.ev.rn], now)
+			c.ev.rn = copy(c.ev.rbuf, c.ev.rbuf[off:c.ev.rn])
 			if !ok {
 				c.failAll(errProtocol)
-				return c.end(errProtocol)
+				return errProtocol, true
 			}
 		}
-		c.ev.seen = in - off
 	}
 	if c.loud.Load() > 0 {
 		if now-max(c.ev.busySince, c.ev.lastRecv) >= int64(c.e.timeout) {
-			return c.end(errTimeout)
+			return errTimeout, true
 		}
 	} else {
 		c.ev.busySince = 0
@@ -318,31 +190,24 @@ func (c *conn) serve(gc gnet.Conn, read bool) gnet.Action {
 			c.resolveQuiet()
 		}
 	}
-	for !c.q.full() && c.loud.Load() < int64(c.e.pipeline) {
+	for !c.q.full() && c.loud.Load() < int64(c.e.pipeline) && len(c.wbuf) < maxWriteBuffer {
 		o := c.nextOp(false)
 		if o == nil {
 			break
 		}
 		c.enqueue(o, now)
-		if len(c.wbuf) >= maxWriteBuffer {
-			break
-		}
 	}
 	if c.ev.busySince == 0 && c.loud.Load() > 0 {
 		c.ev.busySince = now
 	}
 	c.flushCounts()
-	if len(c.wbuf) > 0 {
-		_, err := gc.Write(c.wbuf)
-		c.wbuf = c.wbuf[:0]
-		if err != nil {
-			return gnet.None // gnet closed the session (OnClose ran)
-		}
-	}
-	if c.ev.eof && c.q.len() == 0 && c.ev.cur == nil {
-		return c.end(handDone)
-	}
-	return gnet.None
+	return 0, false
+}
+
+// finished reports whether the session has nothing left to do: the input is closed, nothing is in flight and
+// every request has been written.
+func (c *conn) finished() bool {
+	return c.ev.eof && c.q.len() == 0 && c.ev.cur == nil && len(c.wbuf) == 0
 }
 
 // consume frames and accounts the complete responses at the front of buf. It returns the bytes consumed, and

@@ -20,6 +20,7 @@ import (
 	"log/slog"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
@@ -86,6 +87,7 @@ type engine struct {
 	stopAt         int64     // run clock at which closed-loop senders stop (0: none)
 	open           bool      // open loop: the measured duration ends at the last send, not the last response
 	ev             *evClient // closed loop on event loops; nil: a goroutine per connection
+	pin            bool      // bind each event loop to a CPU
 
 	mu    sync.Mutex
 	conns map[connKey]*conn
@@ -123,6 +125,7 @@ func (e *engine) conn(k connKey) *conn {
 	e.wg.Add(1)
 	if e.ev != nil {
 		c.ev.back = make(chan int, 1)
+		c.ev.lp, c.ev.slot, c.ev.fd = e.ev.pick(len(e.all)-1), -1, -1
 		go func() {
 			defer e.wg.Done()
 			c.runEv()
@@ -272,6 +275,7 @@ func Run(ctx context.Context, cfg configs.Replay, opts Options) (*Report, error)
 		return nil, err
 	}
 	defer src.Close()
+	cpu0 := processCPU()
 	e, err := newEngine(ctx, cfg, override, rg, addrs, values, p.openLoop(), log)
 	if err != nil {
 		return nil, err
@@ -281,6 +285,7 @@ func Run(ctx context.Context, cfg configs.Replay, opts Options) (*Report, error)
 	e.wait()
 	stopProgress()
 	r := e.report()
+	r.ClientCPUSeconds = processCPU() - cpu0
 	r.Mode, r.Source, r.Shard = cfg.Mode, opts.SourceName, cfg.Shard
 	r.Targets = append([]string(nil), cfg.Targets...)
 	r.OpenLoop, r.TargetRate = p.openLoop(), cfg.Rate
@@ -293,6 +298,15 @@ func Run(ctx context.Context, cfg configs.Replay, opts Options) (*Report, error)
 		return r, fmt.Errorf("cannot read the source: %w", err)
 	}
 	return r, nil
+}
+
+// processCPU returns the user and system CPU time the process has used, in seconds.
+func processCPU() float64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return float64(ru.Utime.Nano()+ru.Stime.Nano()) / 1e9
 }
 
 func newEngine(ctx context.Context, cfg configs.Replay, override mcproto.Protocol, rg *ring.Ring, addrs []string,
@@ -309,6 +323,7 @@ func newEngine(ctx context.Context, cfg configs.Replay, override mcproto.Protoco
 		ring:           rg,
 		addrs:          addrs,
 		conns:          map[connKey]*conn{},
+		pin:            cfg.CPUAffinity,
 	}
 	if open {
 		e.inflightCap = openLoopInflight
@@ -325,11 +340,21 @@ func newEngine(ctx context.Context, cfg configs.Replay, override mcproto.Protoco
 	return e, nil
 }
 
-// useEventLoop reports whether a closed-loop run with cfg uses event loops: unless asked for goroutines. In
-// bench/replay.sh they are ahead when pipelined and within the noise of goroutines at depth 1
-// (docs/WORKLOADS.md, "Engine").
+// autoEventLoopDepth is the deepest pipeline at which "auto" picks event loops. bench/replay.sh and the runs in
+// docs/BENCHMARKS.md put event loops ahead of goroutines at depths 1 and 4 and behind them at 16, where a
+// goroutine per connection gets more responses per wake-up.
+const autoEventLoopDepth = 4
+
+// useEventLoop reports whether a closed-loop run with cfg uses event loops: when asked for, or with "auto" on
+// Linux up to autoEventLoopDepth.
 func useEventLoop(cfg configs.Replay) bool {
-	return cfg.Engine != configs.EngineGoroutine
+	switch cfg.Engine {
+	case configs.EngineEventLoop:
+		return true
+	case configs.EngineAuto:
+		return haveEventLoops && cfg.Pipeline <= autoEventLoopDepth
+	}
+	return false
 }
 
 // wait waits for every connection to finish, then stops the event loops.

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"math"
 	"os"
+	"runtime"
 	"syscall"
 	"testing"
 	"time"
@@ -80,6 +81,11 @@ func testClosedLoopPreset(t *testing.T, engine string, depth int) {
 	}
 	if r.Warmup == nil || r.Warmup.Keys != 10_000 || r.Warmup.Errors != 0 {
 		t.Fatalf("warmup %+v", r.Warmup)
+	}
+	// The run's own CPU time: some, and no more than two CPUs per CPU the process may use could spend in the
+	// measured time plus a second of slack (the clock's and the scheduler's granularity).
+	if most := float64(2*runtime.NumCPU())*r.DurationSeconds + 1; r.ClientCPUSeconds <= 0 || r.ClientCPUSeconds > most {
+		t.Fatalf("client CPU %.3f s over %.3f s measured", r.ClientCPUSeconds, r.DurationSeconds)
 	}
 }
 

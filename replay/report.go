@@ -56,6 +56,9 @@ const ReportSchemaVersion = 1
 //	                             1 h, 2 significant digits. Merging adds these.
 //	commands            {cmd: Command}  Per command (mcproto command names: get, set, mg, …).
 //	warmup              {keys, errors, seconds}  The warmup pass, when --warmup ran; omitted otherwise.
+//	client_cpu_seconds  float    CPU time (user + system) membench used from the start of the measured run to
+//	                             its end, warmup excluded: divided by ops, the load generator's own cost per
+//	                             request. Merged: the sum over nodes.
 //
 // Latency is {count, mean, p50, p90, p99, p999, max} in microseconds. Command is {ops, errors, hits, misses,
 // hit_ratio, recorded_hits, recorded_misses, latency_us, latency_hdr}.
@@ -87,6 +90,7 @@ type Report struct {
 	LatencyHdr       string              `json:"latency_hdr"`
 	Commands         map[string]*Command `json:"commands"`
 	Warmup           *WarmupReport       `json:"warmup,omitempty"`
+	ClientCPUSeconds float64             `json:"client_cpu_seconds"`
 
 	hist *hdr.Histogram
 }
@@ -303,6 +307,7 @@ func Merge(reports []*Report) (*Report, error) {
 		m.StartUnixNs = min(m.StartUnixNs, r.StartUnixNs)
 		end = max(end, r.StartUnixNs+int64(r.DurationSeconds*1e9))
 		m.OpsPerSec += r.OpsPerSec
+		m.ClientCPUSeconds += r.ClientCPUSeconds
 		m.Skipped += r.Skipped
 		for _, t := range r.Targets {
 			if !targets[t] {

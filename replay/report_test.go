@@ -35,6 +35,7 @@ func TestMerge_Exact(t *testing.T) {
 	ra, rb := buildReport(a), buildReport(b)
 	ra.StartUnixNs, ra.DurationSeconds, ra.OpsPerSec, ra.Mode, ra.Source = 1000, 2, float64(ra.Ops)/2, "trace", "x"
 	rb.StartUnixNs, rb.DurationSeconds, rb.OpsPerSec, rb.Mode, rb.Source = 1500, 3, float64(rb.Ops)/3, "trace", "x"
+	ra.ClientCPUSeconds, rb.ClientCPUSeconds = 1.25, 0.5
 	// Round-trip both through JSON, as `report merge` reads them.
 	read := func(r *Report) *Report {
 		var buf bytes.Buffer
@@ -65,6 +66,9 @@ func TestMerge_Exact(t *testing.T) {
 		if mc == nil || mc.LatencyUs != c.LatencyUs || mc.Ops != c.Ops || mc.HitRatio != c.HitRatio {
 			t.Fatalf("command %s: merged %+v, whole %+v", name, mc, c)
 		}
+	}
+	if m.ClientCPUSeconds != 1.75 {
+		t.Fatalf("merged client CPU %v s, want 1.75", m.ClientCPUSeconds)
 	}
 	if m.Nodes != 2 || m.Shard != "merged" || m.OpsPerSec != ra.OpsPerSec+rb.OpsPerSec || m.DurationSeconds != 3.0000005 {
 		t.Fatalf("merged run figures: nodes %d shard %s ops/s %v duration %v", m.Nodes, m.Shard, m.OpsPerSec,

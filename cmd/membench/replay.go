@@ -42,7 +42,9 @@ Flags (override the config file):
   --hash NAME              ketama key hash (default fnv1a_64), as twemproxy's hash:
   --connections N          fold onto N client connections (default: one per recorded connection; 4 synthetic)
   --pipeline N             requests in flight per connection in closed loop (default 16)
-  --engine E               closed-loop client: eventloop (gnet event loops, the default) or goroutine
+  --engine E               closed-loop client: eventloop (epoll loops, one per CPU) or goroutine (default
+                           auto: eventloop on Linux up to --pipeline 4, else goroutine)
+  --cpu-affinity=false     do not bind each event loop to a CPU (bound by default)
   --protocol P             send everything as text, meta or binary (default: as recorded)
   --speed X|max            trace timing: X times the recorded speed, or max for closed loop (default 1)
   --loop N|forever         replay the trace N times (default 1)
@@ -92,6 +94,7 @@ func replayConfig(args []string, stdout io.Writer) (configs.Replay, replayArgs, 
 		conns      = fs.Int("connections", 0, "")
 		pipeline   = fs.Int("pipeline", 0, "")
 		engine     = fs.String("engine", "", "")
+		affinity   = fs.Bool("cpu-affinity", true, "")
 		protocol   = fs.String("protocol", "", "")
 		speed      = fs.String("speed", "", "")
 		loop       = fs.String("loop", "", "")
@@ -135,6 +138,7 @@ func replayConfig(args []string, stdout io.Writer) (configs.Replay, replayArgs, 
 	apply(set, "hash-tag", &cfg.HashTag, *hashTag)
 	apply(set, "protocol", &cfg.Protocol, *protocol)
 	apply(set, "engine", &cfg.Engine, *engine)
+	apply(set, "cpu-affinity", &cfg.CPUAffinity, *affinity)
 	apply(set, "speed", &cfg.Speed, *speed)
 	apply(set, "loop", &cfg.Loop, *loop)
 	apply(set, "arrivals", &cfg.Arrivals, *arrivals)

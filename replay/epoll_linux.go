@@ -1,0 +1,403 @@
+// This file holds the event loops of the event-loop engine (evloop.go): one OS thread per loop, waiting in
+// epoll_wait for the sockets of its connections and for an eventfd through which other goroutines hand it
+// connections and wake-ups.
+//
+// gnet v2's client was this engine's first loop. bench/replay.sh showed it a third slower than memcaslap at depth
+// 1, and perf showed why: after every empty poll gnet yields (runtime.Gosched), which wakes a second OS thread
+// that finds nothing to do (futex, sched_yield and nanosleep calls by the thousand per second), and a loop blocked
+// in epoll_wait without an idle P to spare has its P taken by the runtime's monitor, so that leaving epoll_wait
+// costs a futex hand-off. These loops never yield, and the engine keeps one P more than it has loops
+// (evClient.start). Reads and writes on the non-blocking sockets are raw system calls: they never block, so they
+// need not tell the scheduler.
+
+//go:build linux
+
+package replay
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"runtime"
+	"sync"
+	"syscall"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// evClient holds a run's event loops.
+type evClient struct {
+	loops []*loop
+	wg    sync.WaitGroup
+}
+
+// loop is one event loop.
+type loop struct {
+	epfd, efd int
+	cpu       int // the CPU the loop's thread is bound to (-1: none)
+	log       *slog.Logger
+
+	mu    sync.Mutex
+	joins []*conn // connections handed over by their goroutines
+	wakes []*conn // connections the dispatcher woke
+	stop  bool
+	kick  []byte
+
+	slots []*conn // by slot; nil: free
+	free  []int
+}
+
+const haveEventLoops = true
+
+// wakeSlot is the eventfd's data in the epoll set; sockets carry their connection's slot.
+const wakeSlot = -1
+
+// startEvClient starts the event loops of a closed-loop run: one per CPU the process may use. A loop is bound to
+// its CPU when pin is set, as memcaslap binds its threads.
+func startEvClient(e *engine, log *slog.Logger) (*evClient, error) {
+	n := reserveProcs()
+	h := &evClient{}
+	cpus := allowedCPUs()
+	for i := range n {
+		l, err := newLoop(log)
+		if err != nil {
+			h.close()
+			return nil, err
+		}
+		l.cpu = -1
+		if e.pin && len(cpus) > 0 {
+			l.cpu = cpus[i%len(cpus)]
+		}
+		h.loops = append(h.loops, l)
+	}
+	for _, l := range h.loops {
+		h.wg.Add(1)
+		go func() {
+			defer h.wg.Done()
+			l.run()
+		}()
+	}
+	return h, nil
+}
+
+// allowedCPUs lists the CPUs the process may run on.
+func allowedCPUs() []int {
+	var set unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &set); err != nil {
+		return nil
+	}
+	var cpus []int
+	for i := 0; i < len(set)*64 && len(cpus) < set.Count(); i++ {
+		if set.IsSet(i) {
+			cpus = append(cpus, i)
+		}
+	}
+	return cpus
+}
+
+// pick returns the loop for the i-th connection.
+func (h *evClient) pick(i int) *loop { return h.loops[i%len(h.loops)] }
+
+// close stops the loops (every connection has ended by then) and restores GOMAXPROCS.
+func (h *evClient) close() {
+	for _, l := range h.loops {
+		l.mu.Lock()
+		l.stop = true
+		l.mu.Unlock()
+		l.signal()
+	}
+	h.wg.Wait()
+	for _, l := range h.loops {
+		_ = unix.Close(l.epfd)
+		_ = unix.Close(l.efd)
+	}
+	releaseProcs()
+}
+
+// While event loops run, GOMAXPROCS is one more than their number, so that a P stays free for the dispatcher and
+// the runtime while every loop waits in epoll_wait: without one the runtime takes a waiting loop's P away, and
+// getting it back costs a thread hand-off per wake-up. Runs may overlap (tests); the first raises it, the last
+// restores it.
+var procs struct {
+	sync.Mutex
+	users int
+	base  int
+}
+
+// reserveProcs raises GOMAXPROCS for a run's loops and returns how many loops to start.
+func reserveProcs() int {
+	procs.Lock()
+	defer procs.Unlock()
+	if procs.users == 0 {
+		procs.base = runtime.GOMAXPROCS(0)
+		runtime.GOMAXPROCS(procs.base + 1)
+	}
+	procs.users++
+	return procs.base
+}
+
+func releaseProcs() {
+	procs.Lock()
+	defer procs.Unlock()
+	if procs.users--; procs.users == 0 {
+		runtime.GOMAXPROCS(procs.base)
+	}
+}
+
+func newLoop(log *slog.Logger) (*loop, error) {
+	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, fmt.Errorf("cannot start an event loop: epoll_create1: %w", err)
+	}
+	efd, err := unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
+	if err != nil {
+		_ = unix.Close(epfd)
+		return nil, fmt.Errorf("cannot start an event loop: eventfd: %w", err)
+	}
+	ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: wakeSlot}
+	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, efd, &ev); err != nil {
+		_ = unix.Close(epfd)
+		_ = unix.Close(efd)
+		return nil, fmt.Errorf("cannot start an event loop: epoll_ctl: %w", err)
+	}
+	return &loop{epfd: epfd, efd: efd, log: log, kick: make([]byte, 8)}, nil
+}
+
+// detach takes the socket out of nc, which it closes: the returned descriptor is a non-blocking duplicate that
+// the Go runtime does not poll.
+func detach(nc net.Conn) (int, error) {
+	defer nc.Close()
+	sc, ok := nc.(syscall.Conn)
+	if !ok {
+		return -1, errors.New("not a socket")
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return -1, err
+	}
+	fd := -1
+	var derr error
+	if err := rc.Control(func(s uintptr) { fd, derr = unix.FcntlInt(s, unix.F_DUPFD_CLOEXEC, 0) }); err != nil {
+		return -1, err
+	}
+	if derr != nil {
+		return -1, derr
+	}
+	if err := unix.SetNonblock(fd, true); err != nil {
+		_ = unix.Close(fd)
+		return -1, err
+	}
+	return fd, nil
+}
+
+// join hands c, whose goroutine has just dialed, to the loop.
+func (l *loop) join(c *conn) {
+	l.mu.Lock()
+	l.joins = append(l.joins, c)
+	l.mu.Unlock()
+	l.signal()
+}
+
+// wake asks the loop to serve c: a batch came for it.
+func (l *loop) wake(c *conn) {
+	l.mu.Lock()
+	l.wakes = append(l.wakes, c)
+	l.mu.Unlock()
+	l.signal()
+}
+
+func (l *loop) signal() {
+	one := [8]byte{1}
+	_, _ = unix.Write(l.efd, one[:])
+}
+
+// run is the loop's thread.
+func (l *loop) run() {
+	// The thread stays locked: when the loop returns, the runtime ends it instead of reusing a thread bound to
+	// one CPU for other goroutines.
+	runtime.LockOSThread()
+	if l.cpu >= 0 {
+		var set unix.CPUSet
+		set.Set(l.cpu)
+		if err := unix.SchedSetaffinity(0, &set); err != nil {
+			l.log.Debug("cannot bind an event loop to its CPU", "cpu", l.cpu, "err", err)
+		}
+	}
+	events := make([]unix.EpollEvent, 256)
+	var joins, wakes []*conn
+	nextTick := int64(0)
+	for {
+		timeout := -1
+		if len(l.slots) > len(l.free) {
+			timeout = int(evTick / 1e6)
+		}
+		n, err := unix.EpollWait(l.epfd, events, timeout)
+
+		if err != nil && err != unix.EINTR {
+			l.log.Error("event loop: epoll_wait failed", "err", err)
+			n = 0
+		}
+		for i := range max(n, 0) {
+			ev := &events[i]
+			if ev.Fd == wakeSlot {
+				_, _ = unix.Read(l.efd, l.kick)
+				l.mu.Lock()
+				joins, l.joins = l.joins, joins[:0]
+				wakes, l.wakes = l.wakes, wakes[:0]
+				stop := l.stop
+				l.mu.Unlock()
+				for _, c := range joins {
+					l.open(c)
+				}
+				for _, c := range wakes {
+					if c.ev.slot >= 0 && c.ev.lp == l {
+						l.serve(c, false)
+					}
+				}
+				if stop {
+					return
+				}
+				continue
+			}
+			c := l.slots[ev.Fd]
+			if c == nil {
+				continue
+			}
+			if ev.Events&unix.EPOLLOUT != 0 && c.ev.wpending {
+				if !l.write(c) {
+					continue
+				}
+			}
+			if ev.Events&(unix.EPOLLIN|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
+				l.read(c)
+			}
+		}
+		// Timeouts and quiet requests of connections that heard nothing.
+		if len(l.slots) > len(l.free) {
+			now := time.Now().UnixNano()
+			if now >= nextTick {
+				nextTick = now + int64(evTick)
+
+				for _, c := range l.slots {
+					if c != nil && c.q.len() > 0 {
+						l.serve(c, false)
+					}
+				}
+			}
+		}
+	}
+}
+
+// open starts c's session in the loop.
+func (l *loop) open(c *conn) {
+	slot := len(l.slots)
+	if k := len(l.free); k > 0 {
+		slot, l.free = l.free[k-1], l.free[:k-1]
+		l.slots[slot] = c
+	} else {
+		l.slots = append(l.slots, c)
+	}
+	c.ev.slot = slot
+	ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(slot)}
+	if err := unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, c.ev.fd, &ev); err != nil {
+		l.end(c, errConnLost)
+		return
+	}
+	if len(c.ev.rbuf) == 0 {
+		c.ev.rbuf = make([]byte, 16<<10)
+	}
+	l.serve(c, false)
+}
+
+// read reads what c's socket holds and serves c.
+func (l *loop) read(c *conn) {
+	if c.ev.rn == len(c.ev.rbuf) {
+		c.ev.rbuf = append(c.ev.rbuf, make([]byte, len(c.ev.rbuf))...)
+	}
+	n, errno := rawIO(unix.SYS_READ, c.ev.fd, c.ev.rbuf[c.ev.rn:])
+	switch {
+	case errno == unix.EAGAIN || errno == unix.EINTR:
+		return
+	case errno != 0 || n == 0: // an error, or the peer closed the connection
+		l.end(c, errConnLost)
+		return
+	}
+	c.ev.rn += n
+	l.serve(c, true)
+}
+
+// serve runs c's session logic, then writes what it encoded, and ends the session when it is over.
+func (l *loop) serve(c *conn, read bool) {
+	if kind, end := c.serve(read); end {
+		l.end(c, kind)
+		return
+	}
+	if len(c.wbuf) > 0 && !c.ev.wpending && !l.write(c) {
+		return
+	}
+	if c.finished() {
+		l.end(c, handDone)
+	}
+}
+
+// write writes c's buffer. A short write leaves the rest for when the socket is writable. It reports false when
+// the session ended.
+func (l *loop) write(c *conn) bool {
+	n, errno := rawIO(unix.SYS_WRITE, c.ev.fd, c.wbuf)
+	switch {
+	case errno == unix.EAGAIN || errno == unix.EINTR:
+		n = 0
+	case errno != 0:
+		l.end(c, errConnLost)
+		return false
+	}
+	rest := copy(c.wbuf, c.wbuf[n:])
+	c.wbuf = c.wbuf[:rest]
+	if pending := rest > 0; pending != c.ev.wpending {
+		c.ev.wpending = pending
+		ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(c.ev.slot)}
+		if pending {
+			ev.Events |= unix.EPOLLOUT
+		}
+		if err := unix.EpollCtl(l.epfd, unix.EPOLL_CTL_MOD, c.ev.fd, &ev); err != nil {
+			l.end(c, errConnLost)
+			return false
+		}
+	}
+	if !c.ev.wpending && c.finished() {
+		l.end(c, handDone)
+		return false
+	}
+	return true
+}
+
+// end closes c's session for the reason kind and hands c back to its goroutine.
+func (l *loop) end(c *conn, kind int) {
+	_ = unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, c.ev.fd, nil)
+	_ = unix.Close(c.ev.fd)
+	l.slots[c.ev.slot] = nil
+	l.free = append(l.free, c.ev.slot)
+	c.ev.slot, c.ev.fd = -1, -1
+	c.ev.wpending = false
+	c.wbuf = c.wbuf[:0]
+	switch kind {
+	case errConnLost, errTimeout:
+		c.failAll(kind)
+	}
+	if c.ev.answered {
+		c.backoff = 0
+	}
+	c.ev.back <- kind
+}
+
+// rawIO reads or writes a non-blocking socket without telling the scheduler: the call never blocks.
+func rawIO(trap uintptr, fd int, p []byte) (int, syscall.Errno) {
+	if len(p) == 0 {
+		return 0, 0
+	}
+	n, _, errno := syscall.RawSyscall(trap, uintptr(fd), uintptr(unsafe.Pointer(&p[0])), uintptr(len(p)))
+	return int(n), errno
+}
