@@ -10,13 +10,13 @@
 # requests over the same run (utime + stime deltas of its /proc/PID/stat).
 #
 # memaslap keeps one request in flight per connection (-c connections, no pipelining), so the comparison is at
-# depth 1; both membench engines are shown there (--engine eventloop, the default, with its loops bound to CPUs as
-# memaslap binds its threads, the same unbound, and goroutine), and two extra rows (both engines at depth 16) show
-# what pipelining adds. memaslap's workload is 90% get / 10% set, 64-byte
+# depth 1; both membench engines are shown there (--engine eventloop, the default; the same with --cpu-affinity, its
+# loops bound to CPUs as memaslap binds its threads; and goroutine), and four extra rows (both engines at depths 4 and
+# 16) show what pipelining adds and where --engine auto switches from event loops to goroutines. memaslap's workload is 90% get / 10% set, 64-byte
 # keys and, here, 544-byte values (-X 544); membench replays its "uniform" preset: 90% get / 10% set, keys of 16 to 64 bytes, values of 64
 # to 1024 bytes (mean 544), with a warmup so that gets hit as memaslap's do.
 #
-# Bounded: ROUNDS × (4 or 6 runs per connection count) × DUR (default 8) seconds plus setup, about 4 minutes with
+# Bounded: ROUNDS × (4 or 8 runs per connection count) × DUR (default 8) seconds plus setup, about 5 minutes with
 # the defaults; everything targets 127.0.0.1 and every process started here is stopped by PID on exit.
 #
 # Usage: bench/replay.sh            (from the repository root)
@@ -27,6 +27,9 @@ DUR=${DUR:-8}
 ROUNDS=${ROUNDS:-3}
 CONNS=${CONNS:-"16 64"}
 THREADS=${THREADS:-2}
+# memtier_benchmark is not packaged in Debian 12: build it from its public source and point MEMTIER at the
+# binary (or put it on PATH) to add it to the table; without it the script runs without those rows.
+MEMTIER=${MEMTIER:-$(command -v memtier_benchmark || true)}
 cd "$(dirname "$0")/.."
 
 for p in memcached memcaslap go python3; do
@@ -70,10 +73,19 @@ run_memcaslap() {
 		for (i = 1; i <= NF; i++) { if ($i == "Ops:") ops = $(i+1); if ($i == "TPS:") tps = $(i+1) }
 		print "memcaslap", c, 1, ops, tps, t, m, "-" }' "$TMP/out" >> "$TMP/runs"
 }
+run_memtier() {
+	local c=$1 m0 t
+	m0=$(mc_ticks)
+	t=$(cpu_of timeout $((DUR + 30)) "$MEMTIER" -s 127.0.0.1 -p "$PORT" -P memcache_text -t "$THREADS" \
+		-c $((c / THREADS)) --pipeline=1 --ratio=1:9 -d 544 --key-pattern=R:R --key-minimum=1 --key-maximum=100000 \
+		--test-time="$DUR" --hide-histogram --json-out-file="$TMP/memtier.json")
+	python3 -c 'import json,sys; a=json.load(open(sys.argv[1]))["ALL STATS"]["Totals"]; print("memtier_benchmark", sys.argv[2], 1, a["Count"], a["Ops/sec"], sys.argv[3], sys.argv[4], "-")' \
+		"$TMP/memtier.json" "$c" "$t" "$(( $(mc_ticks) - m0 ))" >> "$TMP/runs"
+}
 run_membench() {
 	local engine=$1 c=$2 d=$3 name=membench-$1 m0 t
 	local args=(--engine "$engine")
-	if [ "$engine" = eventloop-unbound ]; then args=(--engine eventloop --cpu-affinity=false); fi
+	if [ "$engine" = eventloop-bound ]; then args=(--engine eventloop --cpu-affinity); fi
 	m0=$(mc_ticks)
 	t=$(cpu_of timeout $((DUR + 60)) "$TMP/membench" replay --workload uniform --target "$ADDR" "${args[@]}" \
 		--connections "$c" --pipeline "$d" --duration "${DUR}s" --warmup --max-error-ratio 1 --json)
@@ -81,17 +93,25 @@ run_membench() {
 		"$TMP/out" "$name" "$c" "$d" "$t" "$(( $(mc_ticks) - m0 ))" >> "$TMP/runs"
 }
 
+if [ -n "$MEMTIER" ]; then
+	# memtier's keys (memtier-1 … memtier-100000) stored once, so that its gets hit as the others' do.
+	"$MEMTIER" -s 127.0.0.1 -p "$PORT" -P memcache_text -t 1 -c 1 --pipeline=32 --ratio=1:0 -d 544 --key-pattern=P:P \
+		--key-minimum=1 --key-maximum=100000 -n allkeys --hide-histogram > /dev/null 2>&1
+fi
 first=$(echo "$CONNS" | awk '{ print $1 }')
 for r in $(seq "$ROUNDS"); do
 	for C in $CONNS; do
 		echo "round $r/$ROUNDS, $C connections…" >&2
 		run_memcaslap "$C"
+		if [ -n "$MEMTIER" ]; then run_memtier "$C"; fi
 		run_membench eventloop "$C" 1
-		run_membench eventloop-unbound "$C" 1
+		run_membench eventloop-bound "$C" 1
 		run_membench goroutine "$C" 1
 		if [ "$C" = "$first" ]; then
-			run_membench eventloop "$C" 16
-			run_membench goroutine "$C" 16
+			for D in 4 16; do
+				run_membench eventloop "$C" "$D"
+				run_membench goroutine "$C" "$D"
+			done
 		fi
 	done
 done
@@ -107,7 +127,7 @@ for line in open(runs):
     g.append((float(rate), float(t) / hz / mops, float(m) / hz / mops, float(mc) / mops if mc != "-" else None))
 print("| tool | connections | depth | ops/s | tool CPU s per 1M ops | same, measured run only | memcached CPU s per 1M ops |")
 print("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
-order = {"memcaslap": 0, "membench-eventloop": 1, "membench-eventloop-unbound": 2, "membench-goroutine": 3}
+order = {"memcaslap": 0, "memtier_benchmark": 0.5, "membench-eventloop": 1, "membench-eventloop-bound": 2, "membench-goroutine": 3}
 for (c, tool, d) in sorted(groups, key=lambda k: (k[0], k[2], order.get(k[1], 9))):
     g = groups[(c, tool, d)]
     med = lambda i: statistics.median(x[i] for x in g)
@@ -115,6 +135,7 @@ for (c, tool, d) in sorted(groups, key=lambda k: (k[0], k[2], order.get(k[1], 9)
     print(f"| {tool} | {c} | {d} | {med(0):.0f} | {med(1):.2f} | {measured} | {med(2):.2f} |")
 print(f"\n(medians of {rounds} rounds of {dur} s; same memcached for every run. Tool CPU is the whole process: "
       "membench's includes start-up and its warmup of 100 000 keys, memaslap's its start-up and the sets that fill "
-      "its windows, which count as operations. 'Measured run only' is membench's client_cpu_seconds: start-up and "
+      "its windows, which count as operations; memtier_benchmark's its start-up (its keys were stored once before "
+      "the rounds). 'Measured run only' is membench's client_cpu_seconds: start-up and "
       "warmup excluded.)")
 EOF

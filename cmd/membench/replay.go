@@ -44,7 +44,7 @@ Flags (override the config file):
   --pipeline N             requests in flight per connection in closed loop (default 16)
   --engine E               closed-loop client: eventloop (epoll loops, one per CPU) or goroutine (default
                            auto: eventloop on Linux up to --pipeline 4, else goroutine)
-  --cpu-affinity=false     do not bind each event loop to a CPU (bound by default)
+  --cpu-affinity           bind each event loop to one CPU, as memcaslap binds its threads
   --protocol P             send everything as text, meta or binary (default: as recorded)
   --speed X|max            trace timing: X times the recorded speed, or max for closed loop (default 1)
   --loop N|forever         replay the trace N times (default 1)
@@ -94,7 +94,7 @@ func replayConfig(args []string, stdout io.Writer) (configs.Replay, replayArgs, 
 		conns      = fs.Int("connections", 0, "")
 		pipeline   = fs.Int("pipeline", 0, "")
 		engine     = fs.String("engine", "", "")
-		affinity   = fs.Bool("cpu-affinity", true, "")
+		affinity   = fs.Bool("cpu-affinity", false, "")
 		protocol   = fs.String("protocol", "", "")
 		speed      = fs.String("speed", "", "")
 		loop       = fs.String("loop", "", "")

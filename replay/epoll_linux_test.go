@@ -1,0 +1,74 @@
+package replay
+
+import (
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// boundThreads counts the process's threads allowed on exactly one CPU.
+func boundThreads(t *testing.T) int {
+	t.Helper()
+	paths, err := filepath.Glob("/proc/self/task/*/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, p := range paths {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			continue // the thread ended
+		}
+		for _, line := range strings.Split(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, "Cpus_allowed_list:"); ok {
+				v = strings.TrimSpace(v)
+				if !strings.ContainsAny(v, ",-") {
+					n++
+				}
+			}
+		}
+	}
+	return n
+}
+
+// TestEvClient_CPUAffinity starts the event loops with and without --cpu-affinity: bound, each loop's thread is
+// allowed on one CPU only; unbound, no thread is.
+func TestEvClient_CPUAffinity(t *testing.T) {
+	if len(allowedCPUs()) < 2 {
+		t.Skip("binding is only visible with at least two CPUs")
+	}
+	if n := boundThreads(t); n != 0 {
+		t.Fatalf("%d threads bound before the test", n)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	for _, pin := range []bool{false, true} {
+		h, err := startEvClient(&engine{pin: pin}, log)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := 0
+		if pin {
+			want = len(h.loops)
+		}
+		got := boundThreads(t)
+		for deadline := time.Now().Add(5 * time.Second); got != want && time.Now().Before(deadline); got = boundThreads(t) {
+			time.Sleep(10 * time.Millisecond)
+		}
+		h.close()
+		if got != want {
+			t.Fatalf("pin %v: %d threads bound to one CPU, want %d", pin, got, want)
+		}
+	}
+	// The bound threads end with their loops instead of serving other goroutines.
+	got := boundThreads(t)
+	for deadline := time.Now().Add(5 * time.Second); got != 0 && time.Now().Before(deadline); got = boundThreads(t) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got != 0 {
+		t.Fatalf("%d threads still bound after the loops stopped", got)
+	}
+}
