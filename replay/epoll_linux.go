@@ -216,16 +216,8 @@ func (l *loop) signal() {
 
 // run is the loop's thread.
 func (l *loop) run() {
-	// The thread stays locked: when the loop returns, the runtime ends it instead of reusing a thread bound to
-	// one CPU for other goroutines.
 	runtime.LockOSThread()
-	if l.cpu >= 0 {
-		var set unix.CPUSet
-		set.Set(l.cpu)
-		if err := unix.SchedSetaffinity(0, &set); err != nil {
-			l.log.Debug("cannot bind an event loop to its CPU", "cpu", l.cpu, "err", err)
-		}
-	}
+	defer l.unbind(l.bind())
 	events := make([]unix.EpollEvent, 256)
 	var joins, wakes []*conn
 	nextTick := int64(0)
@@ -289,6 +281,38 @@ func (l *loop) run() {
 			}
 		}
 	}
+}
+
+// bind binds the loop's thread to its CPU, if it has one. It returns the thread's previous CPU set, or nil when
+// the binding did not change.
+func (l *loop) bind() *unix.CPUSet {
+	if l.cpu < 0 {
+		return nil
+	}
+	var saved, set unix.CPUSet
+	if err := unix.SchedGetaffinity(0, &saved); err != nil {
+		l.log.Debug("cannot bind an event loop to its CPU", "cpu", l.cpu, "err", err)
+		return nil
+	}
+	set.Set(l.cpu)
+	if err := unix.SchedSetaffinity(0, &set); err != nil {
+		l.log.Debug("cannot bind an event loop to its CPU", "cpu", l.cpu, "err", err)
+		return nil
+	}
+	return &saved
+}
+
+// unbind gives the loop's thread back to the runtime with its previous CPU set. The thread is not left to end
+// with the loop: a thread's end kills the children started from it with a parent-death signal (Pdeathsig), and
+// the runtime picks any thread to start a child from. Should the CPU set not come back, the thread stays locked
+// and ends, rather than serve other goroutines on one CPU.
+func (l *loop) unbind(saved *unix.CPUSet) {
+	if saved != nil {
+		if err := unix.SchedSetaffinity(0, saved); err != nil {
+			return
+		}
+	}
+	runtime.UnlockOSThread()
 }
 
 // open starts c's session in the loop.

@@ -35,8 +35,18 @@ func boundThreads(t *testing.T) int {
 	return n
 }
 
+// threads counts the process's threads. The Go runtime ends a thread only when a goroutine locked to it exits.
+func threads(t *testing.T) int {
+	t.Helper()
+	d, err := os.ReadDir("/proc/self/task")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(d)
+}
+
 // TestEvClient_CPUAffinity starts the event loops with and without --cpu-affinity: bound, each loop's thread is
-// allowed on one CPU only; unbound, no thread is.
+// allowed on one CPU only; unbound, no thread is; and either way the threads outlive the loops, unbound.
 func TestEvClient_CPUAffinity(t *testing.T) {
 	if len(allowedCPUs()) < 2 {
 		t.Skip("binding is only visible with at least two CPUs")
@@ -58,12 +68,18 @@ func TestEvClient_CPUAffinity(t *testing.T) {
 		for deadline := time.Now().Add(5 * time.Second); got != want && time.Now().Before(deadline); got = boundThreads(t) {
 			time.Sleep(10 * time.Millisecond)
 		}
+		during := threads(t)
 		h.close()
 		if got != want {
 			t.Fatalf("pin %v: %d threads bound to one CPU, want %d", pin, got, want)
 		}
+		// The loops' threads go back to the runtime instead of ending: a thread's end would kill the children
+		// started from it with a parent-death signal (such as the tests' memcached).
+		if after := threads(t); after < during {
+			t.Fatalf("pin %v: %d threads while the loops ran, %d after: loop threads ended", pin, during, after)
+		}
 	}
-	// The bound threads end with their loops instead of serving other goroutines.
+	// The loops' threads go back to the runtime with their CPU sets restored.
 	got := boundThreads(t)
 	for deadline := time.Now().Add(5 * time.Second); got != 0 && time.Now().Before(deadline); got = boundThreads(t) {
 		time.Sleep(10 * time.Millisecond)
