@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# bench/replay.sh — membench replay against memcaslap (libmemcached-tools' memaslap), closed loop, on the same
-# memcached with the same number of connections and the same pipeline depth.
+# bench/replay.sh — membench replay against memcaslap (libmemcached-tools' memaslap) and, optionally,
+# memtier_benchmark, closed loop, on the same memcached with the same number of connections and pipeline depth.
 #
 # Each configuration runs ROUNDS times (default 3), the tools alternating within a round so that they share the
 # machine's moods; the table gives each one's median. Reported: requests per second (from the tool's own
@@ -10,11 +10,14 @@
 # requests over the same run (utime + stime deltas of its /proc/PID/stat).
 #
 # memaslap keeps one request in flight per connection (-c connections, no pipelining), so the comparison is at
-# depth 1; both membench engines are shown there (--engine eventloop, the default; the same with --cpu-affinity, its
-# loops bound to CPUs as memaslap binds its threads; and goroutine), and four extra rows (both engines at depths 4 and
-# 16) show what pipelining adds and where --engine auto switches from event loops to goroutines. memaslap's workload is 90% get / 10% set, 64-byte
-# keys and, here, 544-byte values (-X 544); membench replays its "uniform" preset: 90% get / 10% set, keys of 16 to 64 bytes, values of 64
-# to 1024 bytes (mean 544), with a warmup so that gets hit as memaslap's do.
+# depth 1; both membench engines are shown there (--engine eventloop, the default; the same with --cpu-affinity,
+# its loops bound to CPUs as memaslap binds its threads; and goroutine), and four extra rows (both engines at
+# depths 4 and 16) show what pipelining adds and where --engine auto switches from event loops to goroutines.
+# memtier_benchmark joins at depth 1 when MEMTIER points at a local build. Every tool runs the same workload
+# shape: 90% get / 10% set, keys of 16 to 64 bytes and values of 64 to 1024 (membench's "uniform" preset over
+# 100 000 keys, with a warmup so that gets hit; memaslap with those ranges in its configuration file, setting each
+# key before it gets it; memtier_benchmark with those values, 40-byte keys, and its 100 000 keys stored once
+# before the rounds).
 #
 # Bounded: ROUNDS × (4 or 8 runs per connection count) × DUR (default 8) seconds plus setup, about 5 minutes with
 # the defaults; everything targets 127.0.0.1 and every process started here is stopped by PID on exit.
@@ -53,6 +56,19 @@ memcached -l 127.0.0.1 -p "$PORT" -U 0 -t 2 -m 512 "${USER_ARGS[@]}" &
 MC_PID=$!
 for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/"$PORT") 2>/dev/null && break; sleep 0.1; done
 ADDR=127.0.0.1:$PORT
+# The same workload shape for every tool: membench's uniform preset (keys of 16 to 64 bytes, values of 64 to 1024,
+# 90% get / 10% set, 100 000 keys); memaslap with the same ranges and mix (its configuration file); memtier with
+# the same values and mix, and keys of 40 bytes (a 35-byte prefix and the key number), the presets' mean.
+cat > "$TMP/memaslap.cnf" <<'CNF'
+key
+16 64 1
+value
+64 1024 1
+cmd
+0 0.1
+1 0.9
+CNF
+MT_PREFIX=memtier-key-padded-to-the-mean-size
 HZ=$(getconf CLK_TCK)
 
 # cpu_of CMD...: runs CMD as the only child of a bash, its output to $TMP/out, and prints its CPU ticks
@@ -68,7 +84,7 @@ mc_ticks() { read -ra s < "/proc/$MC_PID/stat"; echo $(( s[13] + s[14] )); }
 run_memcaslap() {
 	local c=$1 m0 t
 	m0=$(mc_ticks)
-	t=$(cpu_of timeout $((DUR + 30)) memcaslap -s "$ADDR" -T "$THREADS" -c "$c" -X 544 -t "${DUR}s")
+	t=$(cpu_of timeout $((DUR + 30)) memcaslap -s "$ADDR" -T "$THREADS" -c "$c" -F "$TMP/memaslap.cnf" -t "${DUR}s")
 	awk -v c="$c" -v t="$t" -v m="$(( $(mc_ticks) - m0 ))" '/^Run time:/ {
 		for (i = 1; i <= NF; i++) { if ($i == "Ops:") ops = $(i+1); if ($i == "TPS:") tps = $(i+1) }
 		print "memcaslap", c, 1, ops, tps, t, m, "-" }' "$TMP/out" >> "$TMP/runs"
@@ -77,7 +93,8 @@ run_memtier() {
 	local c=$1 m0 t
 	m0=$(mc_ticks)
 	t=$(cpu_of timeout $((DUR + 30)) "$MEMTIER" -s 127.0.0.1 -p "$PORT" -P memcache_text -t "$THREADS" \
-		-c $((c / THREADS)) --pipeline=1 --ratio=1:9 -d 544 --key-pattern=R:R --key-minimum=1 --key-maximum=100000 \
+		-c $((c / THREADS)) --pipeline=1 --ratio=1:9 --data-size-range=64-1024 --key-prefix="$MT_PREFIX" \
+		--key-pattern=R:R --key-minimum=1 --key-maximum=100000 \
 		--test-time="$DUR" --hide-histogram --json-out-file="$TMP/memtier.json")
 	python3 -c 'import json,sys; a=json.load(open(sys.argv[1]))["ALL STATS"]["Totals"]; print("memtier_benchmark", sys.argv[2], 1, a["Count"], a["Ops/sec"], sys.argv[3], sys.argv[4], "-")' \
 		"$TMP/memtier.json" "$c" "$t" "$(( $(mc_ticks) - m0 ))" >> "$TMP/runs"
@@ -95,7 +112,8 @@ run_membench() {
 
 if [ -n "$MEMTIER" ]; then
 	# memtier's keys (memtier-1 … memtier-100000) stored once, so that its gets hit as the others' do.
-	"$MEMTIER" -s 127.0.0.1 -p "$PORT" -P memcache_text -t 1 -c 1 --pipeline=32 --ratio=1:0 -d 544 --key-pattern=P:P \
+	"$MEMTIER" -s 127.0.0.1 -p "$PORT" -P memcache_text -t 1 -c 1 --pipeline=32 --ratio=1:0 --data-size-range=64-1024 \
+		--key-prefix="$MT_PREFIX" --key-pattern=P:P \
 		--key-minimum=1 --key-maximum=100000 -n allkeys --hide-histogram > /dev/null 2>&1
 fi
 first=$(echo "$CONNS" | awk '{ print $1 }')

@@ -2,13 +2,13 @@
 // epoll_wait for the sockets of its connections and for an eventfd through which other goroutines hand it
 // connections and wake-ups.
 //
-// gnet v2's client was this engine's first loop. bench/replay.sh showed it a third slower than memcaslap at depth
-// 1, and perf showed why: after every empty poll gnet yields (runtime.Gosched), which wakes a second OS thread
-// that finds nothing to do (futex, sched_yield and nanosleep calls by the thousand per second), and a loop blocked
-// in epoll_wait without an idle P to spare has its P taken by the runtime's monitor, so that leaving epoll_wait
-// costs a futex hand-off. These loops never yield, and the engine keeps one P more than it has loops
-// (evClient.start). Reads and writes on the non-blocking sockets are raw system calls: they never block, so they
-// need not tell the scheduler.
+// gnet v2's client was this engine's first loop. bench/replay.sh put it at 0.5–0.65× memcaslap's rate at depth 1,
+// and perf showed the cost outside membench's code: after every empty poll gnet yields (runtime.Gosched), which
+// wakes a second OS thread that finds nothing to do (futex, sched_yield and nanosleep calls by the thousand per
+// second), and a loop blocked in epoll_wait without an idle P to spare has its P taken by the runtime's monitor,
+// so that leaving epoll_wait costs a futex hand-off. These loops never yield, and the engine keeps one P more than
+// it has loops (reserveProcs). Reads and writes on the non-blocking sockets are raw system calls: they never
+// block, so they need not tell the scheduler.
 
 //go:build linux
 
@@ -55,8 +55,8 @@ const haveEventLoops = true
 // wakeSlot is the eventfd's data in the epoll set; sockets carry their connection's slot.
 const wakeSlot = -1
 
-// startEvClient starts the event loops of a closed-loop run: one per CPU the process may use. A loop is bound to
-// its CPU when pin is set, as memcaslap binds its threads.
+// startEvClient starts the event loops of a closed-loop run: one per P (GOMAXPROCS as it was). A loop is bound to
+// one of the CPUs the process may use when pin is set, as memcaslap binds its threads.
 func startEvClient(e *engine, log *slog.Logger) (*evClient, error) {
 	n := reserveProcs()
 	h := &evClient{}
