@@ -4,6 +4,11 @@
 
 package workload
 
+import (
+	"sync"
+	"sync/atomic"
+)
+
 // keyAlphabet holds the bytes synthesized keys are made of: printable ASCII without space, without ':' (so that
 // a synthesized key has a namespace prefix only when AppendKeyNS gives it one) and without '\\'. 92 symbols.
 var keyAlphabet = func() []byte {
@@ -82,25 +87,57 @@ func AppendKeyNS(dst []byte, ns, hash uint64, size int) []byte {
 // memcached keeps the item's length, padding the new number with spaces).
 const valueFill = '1'
 
-// Values is a read-only source of value bytes of any length up to its size.
-type Values struct{ buf []byte }
+// Values is a read-only source of value bytes of any length up to its size, safe for concurrent use. Its buffer
+// grows on demand, in powers of two, to the longest value asked for: a run whose values are small never builds
+// (and never makes the garbage collector wait for the copy of) a buffer of the largest size.
+type Values struct {
+	max int
+	mu  sync.Mutex
+	buf atomic.Pointer[[]byte]
+}
+
+// minValues is the size a value source starts with.
+const minValues = 4 << 10
 
 // NewValues returns a value source for values up to max bytes.
 func NewValues(max int) *Values {
-	b := make([]byte, max)
-	if max > 0 {
+	v := &Values{max: max}
+	v.grow(min(max, minValues))
+	return v
+}
+
+// grow makes the buffer at least n bytes long (n ≤ max) and returns it.
+func (v *Values) grow(n int) []byte {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if p := v.buf.Load(); p != nil && len(*p) >= n {
+		return *p
+	}
+	size := minValues
+	for size < n {
+		size *= 2
+	}
+	b := make([]byte, min(size, v.max))
+	if len(b) > 0 {
 		b[0] = ' '
-		for n := 1; n < max; n *= 2 {
-			copy(b[n:], b[:n])
+		for k := 1; k < len(b); k *= 2 {
+			copy(b[k:], b[:k])
 		}
 		b[0] = valueFill
 	}
-	return &Values{buf: b}
+	v.buf.Store(&b)
+	return b
 }
 
 // Get returns n bytes of value; the slice is shared and must not be modified. n beyond the source's size is
 // cut to it.
-func (v *Values) Get(n int) []byte { return v.buf[:min(n, len(v.buf))] }
+func (v *Values) Get(n int) []byte {
+	b := *v.buf.Load()
+	if n > len(b) && len(b) < v.max {
+		b = v.grow(min(n, v.max))
+	}
+	return b[:min(n, len(b))]
+}
 
 // Max returns the largest value length Get returns in full.
-func (v *Values) Max() int { return len(v.buf) }
+func (v *Values) Max() int { return v.max }
