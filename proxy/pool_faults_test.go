@@ -355,7 +355,7 @@ func TestPoolTimeout(t *testing.T) {
 			t.Fatalf("before the pause, %q: %q %q", k, set, get)
 		}
 	}
-	if err := servers[1].Signal(syscall.SIGSTOP); err != nil {
+	if err := servers[1].Pause(); err != nil {
 		t.Fatal(err)
 	}
 	resumed := false
@@ -406,7 +406,7 @@ func TestPoolTimeoutAfterRemoval(t *testing.T) {
 	srv := poolStart(t, cfg, proxy.Options{})
 	r := poolRing(t, cfg.Pool)
 	stuck, live := poolKeyOn(t, r, 1, "stuck"), poolKeyOn(t, r, 0, "live")
-	if err := servers[1].Signal(syscall.SIGSTOP); err != nil {
+	if err := servers[1].Pause(); err != nil {
 		t.Fatal(err)
 	}
 	defer func() { _ = servers[1].Signal(syscall.SIGCONT) }()

@@ -70,7 +70,7 @@ func TestPoolReloadClosesRemovedServer(t *testing.T) {
 	}
 
 	// One request waits on the paused server while the reload removes it.
-	if err := gone.Signal(syscall.SIGSTOP); err != nil {
+	if err := gone.Pause(); err != nil {
 		t.Fatal(err)
 	}
 	resumed := false

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -129,6 +130,26 @@ func (s *Server) Signal(sig syscall.Signal) error {
 		return fmt.Errorf("memcached on %s is not running", s.Addr)
 	}
 	return s.cmd.Process.Signal(sig)
+}
+
+// Pause stops memcached with SIGSTOP and waits until the kernel reports it stopped, so that nothing sent after
+// Pause returns can be answered before SIGCONT.
+func (s *Server) Pause() error {
+	if err := s.Signal(syscall.SIGSTOP); err != nil {
+		return err
+	}
+	stat := fmt.Sprintf("/proc/%d/stat", s.PID())
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
+		b, err := os.ReadFile(stat)
+		if err != nil {
+			return err
+		}
+		// The state follows the command name in parentheses: "PID (memcached) T …".
+		if i := strings.LastIndexByte(string(b), ')'); i >= 0 && i+2 < len(b) && (b[i+2] == 'T' || b[i+2] == 't') {
+			return nil
+		}
+	}
+	return fmt.Errorf("memcached on %s did not stop within 5s of SIGSTOP", s.Addr)
 }
 
 // Restart starts memcached again on the same port after Stop.
