@@ -40,11 +40,11 @@ type loop struct {
 	cpu       int // the CPU the loop's thread is bound to (-1: none)
 	log       *slog.Logger
 
-	mu    sync.Mutex
-	joins []*conn // connections handed over by their goroutines
-	wakes []*conn // connections the dispatcher woke
-	stop  bool
-	kick  []byte
+	mu      sync.Mutex
+	joins   []*conn // connections handed over by their goroutines
+	wakes   []*conn // connections the dispatcher woke
+	stop    bool
+	counter []byte // the eventfd's counter, read to reset it
 
 	slots []*conn // by slot; nil: free
 	free  []int
@@ -163,7 +163,7 @@ func newLoop(log *slog.Logger) (*loop, error) {
 		_ = unix.Close(efd)
 		return nil, fmt.Errorf("cannot start an event loop: epoll_ctl: %w", err)
 	}
-	return &loop{epfd: epfd, efd: efd, log: log, kick: make([]byte, 8)}, nil
+	return &loop{epfd: epfd, efd: efd, log: log, counter: make([]byte, 8)}, nil
 }
 
 // detach takes the socket out of nc, which it closes: the returned descriptor is a non-blocking duplicate that
@@ -223,11 +223,10 @@ func (l *loop) run() {
 	nextTick := int64(0)
 	for {
 		timeout := -1
-		if len(l.slots) > len(l.free) {
+		if l.busy() {
 			timeout = int(evTick / 1e6)
 		}
 		n, err := unix.EpollWait(l.epfd, events, timeout)
-
 		if err != nil && err != unix.EINTR {
 			l.log.Error("event loop: epoll_wait failed", "err", err)
 			n = 0
@@ -235,7 +234,7 @@ func (l *loop) run() {
 		for i := range max(n, 0) {
 			ev := &events[i]
 			if ev.Fd == wakeSlot {
-				_, _ = unix.Read(l.efd, l.kick)
+				_, _ = unix.Read(l.efd, l.counter)
 				l.mu.Lock()
 				joins, l.joins = l.joins, joins[:0]
 				wakes, l.wakes = l.wakes, wakes[:0]
@@ -245,7 +244,7 @@ func (l *loop) run() {
 					l.open(c)
 				}
 				for _, c := range wakes {
-					if c.ev.slot >= 0 && c.ev.lp == l {
+					if c.ev.slot >= 0 { // still in a session
 						l.serve(c, false)
 					}
 				}
@@ -268,11 +267,10 @@ func (l *loop) run() {
 			}
 		}
 		// Timeouts and quiet requests of connections that heard nothing.
-		if len(l.slots) > len(l.free) {
+		if l.busy() {
 			now := time.Now().UnixNano()
 			if now >= nextTick {
 				nextTick = now + int64(evTick)
-
 				for _, c := range l.slots {
 					if c != nil && c.q.len() > 0 {
 						l.serve(c, false)
@@ -314,6 +312,9 @@ func (l *loop) unbind(saved *unix.CPUSet) {
 	}
 	runtime.UnlockOSThread()
 }
+
+// busy reports whether the loop holds any session.
+func (l *loop) busy() bool { return len(l.slots) > len(l.free) }
 
 // open starts c's session in the loop.
 func (l *loop) open(c *conn) {
