@@ -248,6 +248,9 @@ func (p *Pairer) Request(r *Request, t int64) {
 		if textGet {
 			e.class = classGetKey
 			e.lastInGrp = i == len(r.Keys)-1
+			if n := len(r.Keys); n > 1 && n <= MaxGroupKeys {
+				pr.KeyIndex, pr.KeyCount = uint16(i), uint16(n)
+			}
 		}
 		p.push(&e)
 	}

@@ -30,7 +30,11 @@ func runPairs(t *testing.T, reqs, resps string, keys []string) ([]string, Pairer
 		if p.HasKey {
 			k = keyName(p.KeyHash, keys)
 		}
-		out = append(out, fmt.Sprintf("%s %s %s %d", p.Cmd, k, p.Status, p.ValueSize))
+		s := fmt.Sprintf("%s %s %s %d", p.Cmd, k, p.Status, p.ValueSize)
+		if p.KeyCount != 0 {
+			s += fmt.Sprintf(" %d/%d", p.KeyIndex, p.KeyCount) // a key of a multi-key get
+		}
+		out = append(out, s)
 	}}
 	var rp RequestParser
 	var sp ResponseParser
@@ -75,10 +79,10 @@ func TestPairing(t *testing.T) {
 	}
 	// Text: multi-get with hits and misses, one pair per key.
 	f("get a b c d\r\n", "VALUE b 0 3\r\nxyz\r\nVALUE d 1 1\r\nq\r\nEND\r\n",
-		"get a miss 0", "get b hit 3", "get c miss 0", "get d hit 1")
+		"get a miss 0 0/4", "get b hit 3 1/4", "get c miss 0 2/4", "get d hit 1 3/4")
 	// All keys hit: END still closes the group and the next request pairs correctly.
 	f("get a b\r\nget c\r\n", "VALUE a 0 1\r\n1\r\nVALUE b 0 2\r\n22\r\nEND\r\nEND\r\n",
-		"get a hit 1", "get b hit 2", "get c miss 0")
+		"get a hit 1 0/2", "get b hit 2 1/2", "get c miss 0")
 	// Pipelined stores, noreply (paired at once), delete, incr, touch.
 	f("set a 0 0 2\r\nhi\r\nset b 0 0 1 noreply\r\nx\r\ndelete c\r\nincr k 1\r\ntouch a 10\r\n",
 		"STORED\r\nNOT_FOUND\r\n5\r\nTOUCHED\r\n",

@@ -214,7 +214,15 @@ type Pair struct {
 	Conn     uint64 // caller's connection id, copied from the Pairer
 	// Upstream is the server the key was routed to (Pairer.Route), or -1.
 	Upstream int16
+	// KeyIndex and KeyCount place the pair in a text multi-key get (get k1 k2 …): the key's position, from 0, and
+	// the request's number of keys. Both are 0 for every other request, single-key gets included, and for the
+	// rare get of more than MaxGroupKeys keys.
+	KeyIndex uint16
+	KeyCount uint16
 }
+
+// MaxGroupKeys is the largest multi-key get whose keys Pair.KeyIndex and KeyCount can place.
+const MaxGroupKeys = 1<<16 - 1
 
 // Latency is RespTime-ReqTime, or 0 when no response was timed.
 func (p *Pair) Latency() int64 {

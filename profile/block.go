@@ -41,8 +41,14 @@ const (
 	colLatency          // (split) latency code (latencyEncode)
 	colLatencyHi        //
 	colUpstream         // uvarint uint16(upstream+1)
+	colKeyCount         // uvarint KeyCount: keys of the text multi-key get the event is one key of, 0 otherwise
+	colKeyIndex         // uvarint KeyIndex, one per event with a non-zero KeyCount
 	numColumns
 )
+
+// minColumns is the column count of the first version 1 files, written before the multi-key columns existed;
+// their events decode with KeyIndex and KeyCount 0.
+const minColumns = colKeyCount
 
 // packEnums packs the small per-event fields into one dictionary key.
 func packEnums(ev *Event) uint64 {
@@ -373,6 +379,12 @@ func (e *blockEncoder) add(ev *Event) {
 
 	e.cols[colTTL] = appendUvarint(e.cols[colTTL], zigzag(ev.TTL))
 	e.cols[colUpstream] = appendUvarint(e.cols[colUpstream], uint64(uint16(ev.Upstream+1)))
+	if ev.KeyIndex < ev.KeyCount { // else not a key of a multi-key get (Header.Quantize)
+		e.cols[colKeyCount] = appendUvarint(e.cols[colKeyCount], uint64(ev.KeyCount))
+		e.cols[colKeyIndex] = appendUvarint(e.cols[colKeyIndex], uint64(ev.KeyIndex))
+	} else {
+		e.cols[colKeyCount] = append(e.cols[colKeyCount], 0)
+	}
 	e.n++
 }
 
@@ -452,8 +464,8 @@ func splitPayload(payload []byte, codec byte, rawLen int, zdec func() (*zstd.Dec
 	rawBuf *[]byte) (cols [numColumns][]byte, err error) {
 	c := cursor{b: payload}
 	ncols := c.uvarint()
-	if c.failed() || ncols < numColumns || ncols > 256 {
-		return cols, fmt.Errorf("block payload has %d columns, want at least %d", ncols, numColumns)
+	if c.failed() || ncols < minColumns || ncols > 256 {
+		return cols, fmt.Errorf("block payload has %d columns, want at least %d", ncols, minColumns)
 	}
 	var rawLens, storedLens [256]uint64
 	total := uint64(0)
@@ -471,7 +483,7 @@ func splitPayload(payload []byte, codec byte, rawLen int, zdec func() (*zstd.Dec
 		return cols, fmt.Errorf("block columns hold %d bytes, header says %d", total, rawLen)
 	}
 	need := 0
-	for i := range numColumns {
+	for i := range min(ncols, numColumns) {
 		if storedLens[i] != 0 {
 			need += int(rawLens[i])
 		}
@@ -556,6 +568,28 @@ func (c *cursor) u64le() uint64 {
 }
 
 func (c *cursor) failed() bool { return c.p > len(c.b) }
+
+// skipZeros skips the next n bytes and reports true when they are all there and all 0 (n uvarints of value 0);
+// otherwise it reports false and moves nothing.
+func (c *cursor) skipZeros(n int) bool {
+	if c.p+n > len(c.b) {
+		return false
+	}
+	b := c.b[c.p : c.p+n]
+	var or uint64
+	for len(b) >= 8 {
+		or |= binary.LittleEndian.Uint64(b)
+		b = b[8:]
+	}
+	for _, x := range b {
+		or |= uint64(x)
+	}
+	if or != 0 {
+		return false
+	}
+	c.p += n
+	return true
+}
 
 var errColumn = errors.New("column ends early or holds a malformed value")
 
@@ -660,7 +694,8 @@ type blockDecoder struct {
 	lbits uint8
 
 	cols      [numColumns]cursor
-	remaining int // events not yet decoded
+	grouped   bool // the block has the multi-key columns (colKeyCount and on)
+	remaining int  // events not yet decoded
 	prevS     int64
 
 	conns []uint64
@@ -686,6 +721,8 @@ func (d *blockDecoder) reset(cols *[numColumns][]byte, events int) {
 	for i := range cols {
 		d.cols[i] = cursor{b: cols[i]}
 	}
+	// A column splitPayload found no entry for is nil (one it found is never nil, even when empty).
+	d.grouped = cols[colKeyCount] != nil
 	d.remaining = events
 	d.prevS = 0
 	// Size the dictionaries for the block up front, so that appending to them never copies. Each new entry
@@ -866,6 +903,23 @@ func (d *blockDecoder) fill() error {
 		}
 		evs[i].TTL = unzigzag(va[i])
 		evs[i].Upstream = int16(uint16(up) - 1)
+		evs[i].KeyIndex, evs[i].KeyCount = 0, 0
+	}
+
+	// Multi-key gets: almost every event is none, a 0 byte in KeyCount.
+	if d.grouped && !cols[colKeyCount].skipZeros(n) {
+		if !uvarintN(&cols[colKeyCount], va) {
+			return columnError(colKeyCount)
+		}
+		for i := range evs {
+			if kc := va[i]; kc != 0 {
+				ki := cols[colKeyIndex].uvarint()
+				if kc > math.MaxUint16 || ki >= kc {
+					return fmt.Errorf("key index %d of %d keys out of range", ki, kc)
+				}
+				evs[i].KeyIndex, evs[i].KeyCount = uint16(ki), uint16(kc)
+			}
+		}
 	}
 
 	d.remaining -= n

@@ -24,6 +24,10 @@ type Event struct {
 	TTL       int64  // exptime as sent (seconds, or absolute unix time when > 30 days); 0 = none
 	Latency   int64  // ns from request's last byte to response's last byte; 0 = not measured
 	Upstream  int16  // upstream server index in pool mode; -1 = not applicable
+	// A text multi-key get (get k1 k2 …) is one event per key, consecutive on its connection: KeyIndex is the
+	// key's position, from 0, and KeyCount the request's number of keys. Both are 0 for every other request.
+	KeyIndex uint16
+	KeyCount uint16
 }
 
 // FromPair converts a pairing result into an Event. The pair's KeyHash and NSHash must come from the
@@ -41,6 +45,8 @@ func FromPair(p *mcproto.Pair) Event {
 		Flags:     p.Flags,
 		Latency:   p.Latency(),
 		Upstream:  p.Upstream,
+		KeyIndex:  p.KeyIndex,
+		KeyCount:  p.KeyCount,
 	}
 	if p.HasKey {
 		ev.KeyHash, ev.KeySize, ev.NSHash = p.KeyHash, p.KeySize, p.NSHash

@@ -126,6 +126,9 @@ func (h *Header) Quantize(ev *Event) {
 	}
 	ev.Time = timeTicks(ev.Time, unit) * unit
 	ev.Latency = latencyDecode(latencyEncode(ev.Latency, lb), lb)
+	if ev.KeyIndex >= ev.KeyCount {
+		ev.KeyIndex, ev.KeyCount = 0, 0 // not a key of a multi-key get: stored as none
+	}
 }
 
 // timeTicks returns t in ticks of unit, rounded down, except that the result times unit never drops below

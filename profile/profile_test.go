@@ -73,6 +73,11 @@ func randomEvents(n int, seed uint64) []Event {
 		case 8:
 			ev.KeyHash = r.Uint64()
 			ev.NSHash = r.Uint64()
+		case 9:
+			ev.KeyCount = uint16(2 + r.IntN(20))
+			ev.KeyIndex = uint16(r.IntN(int(ev.KeyCount)))
+		case 10:
+			ev.KeyCount, ev.KeyIndex = math.MaxUint16, uint16(r.IntN(2))*(math.MaxUint16-1)
 		}
 		evs[i] = ev
 	}
@@ -156,6 +161,9 @@ func TestRoundTrip_Exact(t *testing.T) {
 
 func TestRoundTrip_Quantized(t *testing.T) {
 	evs := append(randomEvents(20000, 2), benchWorkload()[:50000]...)
+	for i := 0; i < len(evs); i += 97 { // not keys of a multi-key get: stored as none
+		evs[i].KeyIndex, evs[i].KeyCount = uint16(i%3+2), uint16(i%3)
+	}
 	for _, h := range []Header{{}, {TimeUnit: 1000, LatencyBits: 4}, {TimeUnit: 7, LatencyBits: 20},
 		{TimeUnit: int64(time.Second), LatencyBits: 63}} {
 		for _, c := range []Compression{CompressionZstd, CompressionNone} {
@@ -179,6 +187,61 @@ func TestRoundTrip_Quantized(t *testing.T) {
 			}
 			equalEvents(t, got2, want)
 		}
+	}
+}
+
+// TestDecode_TwentyColumns reads a block laid out as the first version 1 files were, without the multi-key
+// columns: its events come back with KeyIndex and KeyCount 0 and everything else as written.
+func TestDecode_TwentyColumns(t *testing.T) {
+	evs := randomEvents(3000, 9)
+	e := newBlockEncoder(1, ExactLatency)
+	for i := range evs {
+		e.add(&evs[i])
+	}
+	payload := appendUvarint(nil, minColumns)
+	raw := 0
+	for _, c := range e.cols[:minColumns] {
+		payload = appendUvarint(payload, uint64(len(c)))
+		raw += len(c)
+	}
+	for _, c := range e.cols[:minColumns] {
+		payload = append(payload, c...)
+	}
+	var buf []byte
+	cols, err := splitPayload(payload, diskCompNone, raw, nil, &buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d blockDecoder
+	d.setPrecision(1, ExactLatency)
+	d.reset(&cols, len(evs))
+	want := make([]Event, len(evs))
+	copy(want, evs)
+	grouped := 0
+	for i := range want {
+		if want[i].KeyCount != 0 {
+			grouped++
+		}
+		want[i].KeyIndex, want[i].KeyCount = 0, 0
+	}
+	if grouped == 0 {
+		t.Fatal("no multi-key events to drop")
+	}
+	got := make([]Event, 0, len(evs))
+	var ev Event
+	for {
+		ok, err := d.next(&ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !ok {
+			break
+		}
+		got = append(got, ev)
+	}
+	equalEvents(t, got, want)
+	if _, err := splitPayload(appendUvarint(nil, minColumns-1), diskCompNone, 0, nil, &buf); err == nil {
+		t.Fatal("a block of 19 columns was accepted")
 	}
 }
 

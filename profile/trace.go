@@ -114,7 +114,7 @@ func appendHex64(b []byte, v uint64) []byte {
 
 // CSVHeader is the header row ExportCSV writes: every Event field.
 const CSVHeader = "time_ns,conn,proto,cmd,status,noreply,quiet,key_hash,key_size,ns_hash,value_size,flags,ttl," +
-	"latency_ns,upstream"
+	"latency_ns,upstream,key_index,key_count"
 
 // ExportCSV writes every event with every field, one row each, after CSVHeader. Hashes are 16 hex digits,
 // enums their names (mcproto's String), booleans 0 or 1. Nothing is skipped.
@@ -158,6 +158,10 @@ func ExportCSV(dst io.Writer, r *Reader) (ExportStats, error) {
 		line = strconv.AppendInt(line, ev.Latency, 10)
 		line = append(line, ',')
 		line = strconv.AppendInt(line, int64(ev.Upstream), 10)
+		line = append(line, ',')
+		line = strconv.AppendUint(line, uint64(ev.KeyIndex), 10)
+		line = append(line, ',')
+		line = strconv.AppendUint(line, uint64(ev.KeyCount), 10)
 		line = append(line, '\n')
 		if _, err := bw.Write(line); err != nil {
 			return st, fmt.Errorf("cannot write csv: %w", err)

@@ -257,14 +257,15 @@ func TestExportOracleGeneral_MissSizes(t *testing.T) {
 
 func TestExportCSV(t *testing.T) {
 	evs := []Event{{Time: 1234, Conn: 7, Proto: mcproto.ProtoMeta, Cmd: mcproto.CmdMetaGet, Status: mcproto.StatusHit,
-		Quiet: true, KeyHash: 0xabc, KeySize: 5, NSHash: 0xdef, ValueSize: 99, Flags: 3, TTL: -1, Latency: 150000, Upstream: 2}}
+		Quiet: true, KeyHash: 0xabc, KeySize: 5, NSHash: 0xdef, ValueSize: 99, Flags: 3, TTL: -1, Latency: 150000, Upstream: 2,
+		KeyIndex: 1, KeyCount: 3}}
 	data := writeStream(t, evs, exactHeader, WriterOptions{})
 	r, _ := NewReader(bytes.NewReader(data), "p", ReaderOptions{})
 	var out bytes.Buffer
 	if _, err := ExportCSV(&out, r); err != nil {
 		t.Fatal(err)
 	}
-	want := CSVHeader + "\n1234,7,meta,mg,hit,0,1,0000000000000abc,5,0000000000000def,99,3,-1,150000,2\n"
+	want := CSVHeader + "\n1234,7,meta,mg,hit,0,1,0000000000000abc,5,0000000000000def,99,3,-1,150000,2,1,3\n"
 	if out.String() != want {
 		t.Fatalf("got\n%s", out.String())
 	}

@@ -32,6 +32,7 @@ type entry struct {
 	cmd    mcproto.Command
 	exp    expectation
 	quiet  bool
+	keys   uint16 // keys of a text multi-key get; 1 for every other request
 	opaque uint32
 }
 
@@ -77,11 +78,16 @@ type op struct {
 	intended int64
 	wire     wire
 	seq      uint64 // the request's number among those this node sends
+	// more holds the further keys of a text multi-key get, sent in the same request as ev (a slice of the
+	// batch's more). group names the multi-key get in the dispatcher (0: none).
+	more  []profile.Event
+	group uint64
 }
 
 // batch is a group of ops for one connection; batches keep channel operations off the per-request path.
 type batch struct {
-	ops []op
+	ops  []op
+	more []profile.Event // the ops' further keys, the last op's at the end
 }
 
 const batchSize = 64
@@ -192,7 +198,6 @@ func (c *conn) run() {
 // send encodes and queues one request, waiting for its intended time (open loop) or for room in the pipeline
 // (closed loop).
 func (c *conn) send(o *op) {
-	ev := &o.ev
 	w := o.wire
 	if o.intended >= 0 {
 		if d := o.intended - c.e.now(); d > 0 {
@@ -201,7 +206,7 @@ func (c *conn) send(o *op) {
 		}
 	}
 	if !c.ensure() {
-		c.count(w.cmd, ev.Status, &c.unavailable)
+		c.countOp(o, &c.unavailable)
 		if o.intended < 0 {
 			time.Sleep(time.Millisecond) // closed loop against a down target: fail fast, but do not spin
 		}
@@ -212,7 +217,7 @@ func (c *conn) send(o *op) {
 		c.flush()
 		if c.s.dead.Load() {
 			if !c.ensure() {
-				c.count(w.cmd, ev.Status, &c.unavailable)
+				c.countOp(o, &c.unavailable)
 				return
 			}
 			continue
@@ -238,7 +243,7 @@ func (c *conn) enqueue(o *op, now int64) {
 	ev, w := &o.ev, o.wire
 	c.opaque++
 	var exp expectation
-	c.wbuf, exp = c.enc.encode(c.wbuf, ev, w, c.opaque)
+	c.wbuf, exp = c.enc.encode(c.wbuf, ev, o.more, w, c.opaque)
 	c.lastSend.Store(now)
 	if c.e.open {
 		c.sends.add(float64(o.seq), float64(now)/1e9)
@@ -248,15 +253,24 @@ func (c *conn) enqueue(o *op, now int64) {
 		start = now
 	}
 	if exp == expNone {
-		c.count(w.cmd, ev.Status, &c.noreplies)
+		c.countOp(o, &c.noreplies)
 		c.lastDone.Store(start)
 		return
 	}
 	if !w.quiet {
 		c.loud.Add(1)
 	}
-	c.q.push(entry{start: start, cmd: w.cmd, exp: exp, quiet: w.quiet, opaque: c.opaque})
-	c.count(w.cmd, ev.Status, nil)
+	c.q.push(entry{start: start, cmd: w.cmd, exp: exp, quiet: w.quiet, keys: uint16(1 + len(o.more)),
+		opaque: c.opaque})
+	c.countOp(o, nil)
+}
+
+// countOp notes every key of o on the sender side (see count).
+func (c *conn) countOp(o *op, to *[mcproto.NumCommands]uint64) {
+	c.count(o.wire.cmd, o.ev.Status, to)
+	for i := range o.more {
+		c.count(o.wire.cmd, o.more[i].Status, to)
+	}
 }
 
 // count notes a request on the sender side: its recorded status and, when to is not nil, an outcome
@@ -388,7 +402,9 @@ func (c *conn) failLeftovers(kind int) {
 func (c *conn) failQueued(kind int) {
 	c.st.mu.Lock()
 	for e := c.q.peek(); e != nil; e = c.q.peek() {
-		c.st.fail(e.cmd, kind)
+		for range e.keys {
+			c.st.fail(e.cmd, kind)
+		}
 		if !e.quiet {
 			c.loud.Add(-1)
 		}
@@ -593,10 +609,10 @@ func (c *conn) failAll(kind int) {
 	}
 }
 
-// matcher pairs responses with the entries in flight. It holds the state of a text get between its VALUE and
-// its END.
+// matcher pairs responses with the entries in flight. It holds the state of a text get between its first VALUE
+// and its END.
 type matcher struct {
-	gotValue bool
+	values uint16 // VALUE frames of the text get in front so far
 }
 
 // match accounts one response frame. It reports false when the response cannot belong to any request in flight.
@@ -619,20 +635,41 @@ func (m *matcher) match(c *conn, r *mcproto.Response, now int64) bool {
 	case expGet:
 		switch r.Kind {
 		case mcproto.RespValue:
-			m.gotValue = true
+			if m.values >= e.keys {
+				return false // more values than keys asked for
+			}
+			m.values++
 			return true
 		case mcproto.RespEnd:
-			st = mcproto.StatusMiss
-			if m.gotValue {
-				st = mcproto.StatusHit
+			// Each key asked for is a hit or a miss (which key a VALUE names does not change the counts); one
+			// of them is counted below as st.
+			hits, misses := m.values, e.keys-m.values
+			if hits > 0 {
+				st, hits = mcproto.StatusHit, hits-1
+			} else {
+				st, misses = mcproto.StatusMiss, misses-1
 			}
-			m.gotValue = false
+			for range hits {
+				c.st.done(e.cmd, mcproto.StatusHit, now-e.start)
+			}
+			for range misses {
+				c.st.done(e.cmd, mcproto.StatusMiss, now-e.start)
+			}
+			m.values = 0
 		default:
 			if !r.IsError() {
 				return false
 			}
-			m.gotValue = false
+			// The error ends the request: the keys before it that hit are counted, the others get the error.
 			st = lineStatus(e.cmd, r.Kind)
+			hits := min(m.values, e.keys-1) // the last key takes the error below
+			for range hits {
+				c.st.done(e.cmd, mcproto.StatusHit, now-e.start)
+			}
+			for range e.keys - 1 - hits {
+				c.st.done(e.cmd, st, now-e.start)
+			}
+			m.values = 0
 		}
 	case expMulti:
 		switch r.Kind {

@@ -214,8 +214,10 @@ type encoder struct {
 }
 
 // encode appends the request for ev sent as w, with opaque (binary opaque, meta O token of quiet requests),
-// and returns what its response looks like.
-func (e *encoder) encode(dst []byte, ev *profile.Event, w wire, opaque uint32) ([]byte, expectation) {
+// and returns what its response looks like. more are the further keys of a text multi-key get (the dispatcher
+// only groups those).
+func (e *encoder) encode(dst []byte, ev *profile.Event, more []profile.Event, w wire,
+	opaque uint32) ([]byte, expectation) {
 	switch w.proto {
 	case mcproto.ProtoBinary:
 		return e.encodeBinary(dst, ev, w, opaque)
@@ -224,14 +226,25 @@ func (e *encoder) encode(dst []byte, ev *profile.Event, w wire, opaque uint32) (
 			return e.encodeMeta(dst, ev, w, opaque)
 		}
 	}
-	return e.encodeText(dst, ev, w)
+	return e.encodeText(dst, ev, more, w)
 }
 
 func (e *encoder) key(dst []byte, ev *profile.Event) []byte {
 	return workload.AppendKeyNS(dst, ev.NSHash, ev.KeyHash, int(ev.KeySize))
 }
 
-func (e *encoder) encodeText(dst []byte, ev *profile.Event, w wire) ([]byte, expectation) {
+// keys appends ev's key and those of more, each after a space.
+func (e *encoder) keys(dst []byte, ev *profile.Event, more []profile.Event) []byte {
+	dst = append(dst, ' ')
+	dst = e.key(dst, ev)
+	for i := range more {
+		dst = append(dst, ' ')
+		dst = e.key(dst, &more[i])
+	}
+	return dst
+}
+
+func (e *encoder) encodeText(dst []byte, ev *profile.Event, more []profile.Event, w wire) ([]byte, expectation) {
 	exp := expLine
 	noreply := func(dst []byte) []byte {
 		if w.quiet {
@@ -243,15 +256,13 @@ func (e *encoder) encodeText(dst []byte, ev *profile.Event, w wire) ([]byte, exp
 	switch w.cmd {
 	case mcproto.CmdGet, mcproto.CmdGets:
 		dst = append(dst, w.cmd.String()...)
-		dst = append(dst, ' ')
-		dst = e.key(dst, ev)
+		dst = e.keys(dst, ev, more)
 		return append(dst, "\r\n"...), expGet
 	case mcproto.CmdGat, mcproto.CmdGats:
 		dst = append(dst, w.cmd.String()...)
 		dst = append(dst, ' ')
 		dst = strconv.AppendInt(dst, ev.TTL, 10)
-		dst = append(dst, ' ')
-		dst = e.key(dst, ev)
+		dst = e.keys(dst, ev, more)
 		return append(dst, "\r\n"...), expGet
 	case mcproto.CmdSet, mcproto.CmdAdd, mcproto.CmdReplace, mcproto.CmdAppend, mcproto.CmdPrepend, mcproto.CmdCas:
 		dst = append(dst, w.cmd.String()...)

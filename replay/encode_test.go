@@ -31,7 +31,7 @@ func TestEncode_Frames(t *testing.T) {
 					if !ok {
 						continue
 					}
-					buf, exp := enc.encode(nil, &ev, w, 77)
+					buf, exp := enc.encode(nil, &ev, nil, w, 77)
 					var p mcproto.RequestParser
 					var r mcproto.Request
 					n, err := p.Parse(buf, &r)
@@ -71,7 +71,7 @@ func TestEncode_NoAlloc(t *testing.T) {
 		{Proto: mcproto.ProtoBinary, Cmd: mcproto.CmdSet, KeyHash: 1, KeySize: 40, ValueSize: 100},
 	} {
 		w, _ := toWire(&ev, mcproto.ProtoUnknown)
-		if n := testing.AllocsPerRun(1000, func() { buf, _ = enc.encode(buf[:0], &ev, w, 9) }); n != 0 {
+		if n := testing.AllocsPerRun(1000, func() { buf, _ = enc.encode(buf[:0], &ev, nil, w, 9) }); n != 0 {
 			t.Fatalf("encoding %v %v allocates %v times", ev.Proto, ev.Cmd, n)
 		}
 	}
@@ -83,8 +83,8 @@ func BenchmarkEncode(b *testing.B) {
 	w, _ := toWire(&ev, mcproto.ProtoUnknown)
 	buf := make([]byte, 0, 1<<20)
 	b.ReportAllocs()
-	b.SetBytes(int64(len(func() []byte { x, _ := enc.encode(nil, &ev, w, 1); return x }())))
+	b.SetBytes(int64(len(func() []byte { x, _ := enc.encode(nil, &ev, nil, w, 1); return x }())))
 	for b.Loop() {
-		buf, _ = enc.encode(buf[:0], &ev, w, 1)
+		buf, _ = enc.encode(buf[:0], &ev, nil, w, 1)
 	}
 }

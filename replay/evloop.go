@@ -80,7 +80,7 @@ func (c *conn) runEv() {
 		if o == nil {
 			return
 		}
-		c.count(o.wire.cmd, o.ev.Status, &c.unavailable)
+		c.countOp(o, &c.unavailable)
 		c.flushCounts()
 		time.Sleep(time.Millisecond) // closed loop against a down target: fail fast, but do not spin
 	}

@@ -101,7 +101,8 @@ type engine struct {
 func (e *engine) now() int64 { return int64(time.Since(e.base)) }
 
 func (e *engine) recycle(b *batch) {
-	b.ops = b.ops[:0]
+	clear(b.ops) // the ops' more slices
+	b.ops, b.more = b.ops[:0], b.more[:0]
 	e.pool.Put(b)
 }
 
@@ -397,6 +398,13 @@ func (e *engine) report() *Report {
 	return r
 }
 
+// group is a text multi-key get whose keys the dispatcher is reading: its id (the index of its first key in the
+// source, plus one), the KeyIndex it expects next and its KeyCount.
+type group struct {
+	id          uint64
+	next, count uint16
+}
+
 // dispatch reads src and hands each request to its connection, then closes every connection's input.
 func (e *engine) dispatch(src workload.Source, p plan) error {
 	defer func() {
@@ -418,6 +426,7 @@ func (e *engine) dispatch(src workload.Source, p plan) error {
 		handed    uint64  // requests handed to this node's connections
 		rr        int
 		keyBuf    = make([]byte, 0, workload.MaxKeyLen)
+		groups    = map[uint64]group{} // recorded connection → the multi-key get whose keys are being read
 		closed    = p.speed == 0 && p.rate == 0
 		durNs     = int64(p.duration)
 		stopCheck int
@@ -425,9 +434,17 @@ func (e *engine) dispatch(src workload.Source, p plan) error {
 	if closed && durNs > 0 {
 		e.stopAt = durNs
 	}
+	// open reports whether o is a multi-key get that may still get keys: its batch is not handed yet.
+	open := func(o *op) bool { return o.group != 0 && groups[o.ev.Conn].id == o.group }
+	// flushAll hands every pending batch whose connection can take it now, but those ending in an open multi-key
+	// get: its further keys come soon in the source (the dispatcher is about to wait for a connection or for the
+	// time to send, and the keys of one request were recorded together).
 	flushAll := func() {
 		for c, b := range pending {
 			if len(b.ops) > 0 {
+				if open(&b.ops[len(b.ops)-1]) {
+					continue
+				}
 				select {
 				case c.in <- b:
 					delete(pending, c)
@@ -549,6 +566,43 @@ func (e *engine) dispatch(src workload.Source, p plan) error {
 			}
 		}
 		c := e.conn(connKey{client: client, fam: family(w.proto), server: server})
+		// A text multi-key get goes out as one request, as its client sent it (one per server when its keys
+		// route to several): its further keys join the op of its first key on that connection, and are sent
+		// at that op's time.
+		gid := uint64(0)
+		if p.trace && ev.KeyCount > 1 && w.proto == mcproto.ProtoText && w.cmd.IsRetrieval() {
+			g := groups[ev.Conn]
+			if g.id != 0 && g.next == ev.KeyIndex && g.count == ev.KeyCount {
+				g.next++
+			} else {
+				// The first key, or a key out of place (events were lost): the keys from here on go together.
+				g = group{id: idx + 1, next: ev.KeyIndex + 1, count: ev.KeyCount}
+			}
+			gid = g.id
+			if g.next < g.count {
+				groups[ev.Conn] = g
+			} else {
+				delete(groups, ev.Conn)
+			}
+		} else if len(groups) > 0 {
+			delete(groups, ev.Conn) // another request: a multi-key get that lost its last keys is over
+		}
+		b := pending[c]
+		if gid != 0 && b != nil && len(b.ops) > 0 {
+			if last := &b.ops[len(b.ops)-1]; last.group == gid && last.wire == w {
+				start := len(b.more) - len(last.more)
+				b.more = append(b.more, ev)
+				last.more = b.more[start:]
+				handed++
+				if len(b.ops) >= batchSize && !open(last) {
+					delete(pending, c)
+					if !hand(c, b) {
+						break
+					}
+				}
+				continue
+			}
+		}
 		if intended >= 0 {
 			if wait := time.Duration(intended-e.now()) - lookahead; wait > 0 {
 				flushAll()
@@ -558,14 +612,14 @@ func (e *engine) dispatch(src workload.Source, p plan) error {
 				}
 			}
 		}
-		b := pending[c]
+		b = pending[c]
 		if b == nil {
 			b = e.newBatch()
 			pending[c] = b
 		}
-		b.ops = append(b.ops, op{ev: ev, intended: intended, wire: w, seq: handed})
+		b.ops = append(b.ops, op{ev: ev, intended: intended, wire: w, seq: handed, group: gid})
 		handed++
-		if len(b.ops) == batchSize {
+		if len(b.ops) >= batchSize && !open(&b.ops[len(b.ops)-1]) {
 			delete(pending, c)
 			if !hand(c, b) {
 				break

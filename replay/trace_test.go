@@ -3,9 +3,11 @@ package replay
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -261,5 +263,131 @@ func TestRun_Namespaces(t *testing.T) {
 		if n != 100 {
 			t.Fatalf("prefix %q on %d gets, want 100: %v", p, n, prefixes)
 		}
+	}
+}
+
+// writeMultiGets writes a profile of 100 sets on connection 1, then 50 four-key gets and 50 four-key gets (the
+// first three keys of each were set, the fourth never was) on connection 1, with a single-key get of connection 2
+// between every two keys, and a four-key get whose second key is missing (events lost). It returns the path, the
+// event count and the hits a replay should see.
+func writeMultiGets(t *testing.T) (path string, events int, hits uint64) {
+	t.Helper()
+	path = filepath.Join(t.TempDir(), "multi.mbp")
+	w, err := profile.NewWriter(path, profile.Header{Mode: "test"}, profile.WriterOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tm := int64(1_700_000_000) * 1e9
+	add := func(ev profile.Event) {
+		tm += 10_000
+		ev.Time, ev.Proto, ev.Upstream, ev.KeySize = tm, mcproto.ProtoText, -1, uint16(10+ev.KeyHash%30)
+		ev.KeyHash = workload.Mix64(ev.KeyHash)
+		if err := w.Write(&ev); err != nil {
+			t.Fatal(err)
+		}
+		events++
+	}
+	for k := uint64(0); k < 100; k++ {
+		add(profile.Event{Conn: 1, Cmd: mcproto.CmdSet, Status: mcproto.StatusStored, KeyHash: k, ValueSize: 40})
+	}
+	for j := uint64(0); j < 100; j++ {
+		cmd := mcproto.CmdGet
+		if j >= 50 {
+			cmd = mcproto.CmdGets
+		}
+		keys := []uint64{3 * (j % 33), 3*(j%33) + 1, 3*(j%33) + 2, 1000 + j}
+		for i, k := range keys {
+			st := mcproto.StatusHit
+			if k >= 1000 {
+				st = mcproto.StatusMiss
+			} else {
+				hits++
+			}
+			add(profile.Event{Conn: 1, Cmd: cmd, Status: st, KeyHash: k, ValueSize: 40, KeyIndex: uint16(i),
+				KeyCount: 4})
+			add(profile.Event{Conn: 2, Cmd: mcproto.CmdGet, Status: mcproto.StatusMiss, KeyHash: 2000 + j})
+		}
+	}
+	for _, i := range []uint16{0, 2, 3} {
+		add(profile.Event{Conn: 1, Cmd: mcproto.CmdGet, Status: mcproto.StatusHit, KeyHash: uint64(i), ValueSize: 40,
+			KeyIndex: i, KeyCount: 4})
+		hits++
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return path, events, hits
+}
+
+// TestRun_MultiKeyGets replays recorded multi-key gets: on the wire each is one request with all its keys, as the
+// client sent it, the one with a lost key as one of one key and one of two; every key is counted once, hits and
+// misses as recorded, under both engines and pipeline depths. With two targets each multi-key get is split by
+// server, as a client library splits it, and the counts stay the same.
+func TestRun_MultiKeyGets(t *testing.T) {
+	mc := mctest.StartMemcached(t, "-m", "64")
+	path, n, hits := writeMultiGets(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	check := func(what string, r *Report) {
+		t.Helper()
+		if r.Ops != uint64(n) || r.Errors != 0 || r.Hits != hits || r.Skipped != 0 {
+			t.Fatalf("%s: %d requests, %d errors, %d hits, %d skipped; want %d requests, %d hits", what, r.Ops,
+				r.Errors, r.Hits, r.Skipped, n, hits)
+		}
+	}
+	type run struct {
+		engine   string
+		pipeline int
+		speed    string
+		rate     float64
+	}
+	runs := []run{{engine: configs.EngineAuto, speed: "1"}, {engine: configs.EngineAuto, speed: "max", rate: 20000}}
+	for _, engine := range engines(0) {
+		for _, pipeline := range []int{1, 8} {
+			runs = append(runs, run{engine: engine, pipeline: pipeline, speed: "max"})
+		}
+	}
+	for _, rn := range runs {
+		engine, pipeline := rn.engine, rn.pipeline
+		{
+			rl := newRelay(t, mc.Addr)
+			cfg := traceConfig(path, rl.ln.Addr().String())
+			cfg.Pipeline, cfg.Engine, cfg.Speed, cfg.Rate = max(pipeline, 1), engine, rn.speed, rn.rate
+			r, err := Run(ctx, cfg, traceOptions(path, 1))
+			if err != nil {
+				t.Fatal(err)
+			}
+			check(fmt.Sprintf("%+v", rn), r)
+			keys := map[int]int{} // keys per get request → requests
+			for _, line := range strings.Split(string(rl.bytes()), "\r\n") {
+				if f := strings.Fields(line); len(f) > 0 && (f[0] == "get" || f[0] == "gets") {
+					keys[len(f)-1]++
+				}
+			}
+			if want := map[int]int{4: 100, 1: 401, 2: 1}; !reflect.DeepEqual(keys, want) {
+				t.Fatalf("engine %s, pipeline %d: get requests by key count %v, want %v", engine, pipeline, keys, want)
+			}
+		}
+	}
+	mc2 := mctest.StartMemcached(t, "-m", "64")
+	rl1, rl2 := newRelay(t, mc.Addr), newRelay(t, mc2.Addr)
+	cfg := traceConfig(path, rl1.ln.Addr().String(), rl2.ln.Addr().String())
+	r, err := Run(ctx, cfg, traceOptions(path, 1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	check("two targets", r)
+	keys, requests := 0, 0
+	for _, b := range [][]byte{rl1.bytes(), rl2.bytes()} {
+		for _, line := range strings.Split(string(b), "\r\n") {
+			if f := strings.Fields(line); len(f) > 1 && (f[0] == "get" || f[0] == "gets") {
+				keys += len(f) - 1
+				requests++
+			}
+		}
+	}
+	if keys != 803 || requests <= 402 || requests >= 803 {
+		t.Fatalf("two targets: %d keys in %d get requests; want 803 keys in more than 402 and fewer requests", keys,
+			requests)
 	}
 }

@@ -262,8 +262,13 @@ func rpClient(addr, proto string, n int) error {
 		switch proto {
 		case "text":
 			switch {
-			case p < 0.55:
+			case p < 0.5:
 				fmt.Fprintf(c.w, "get %s\r\n", k)
+				c.w.Flush()
+				err = c.untilLine("END")
+			case p < 0.55:
+				// A multi-key get, as client libraries send for a page's keys.
+				fmt.Fprintf(c.w, "get %s %s %s\r\n", k, key(zipf.Next(r)), key(zipf.Next(r)))
 				c.w.Flush()
 				err = c.untilLine("END")
 			case p < 0.62:
@@ -429,7 +434,7 @@ func summarizeProfile(t *testing.T, path string) *analyze.Summary {
 // quiet opcodes) is recorded by `membench proxy --record` in front of memcached; the profile is replayed in trace
 // mode through a second recording proxy in front of a fresh memcached, with the warmup sent straight to that
 // memcached. The second profile has the same command mix, the same key- and value-size distributions and the
-// same number of unique keys, and its hit ratio is within 0.5 points of the first.
+// same number of unique keys and multi-key gets, and its hit ratio is within 0.5 points of the first.
 //
 // It then runs acceptance test 2 on the recorded profile: `membench synth` fitted to it keeps the command mix,
 // the size distributions, the popularity and the miss-ratio curve.
@@ -477,6 +482,10 @@ func TestReplay_TraceFidelity(t *testing.T) {
 	if !reflect.DeepEqual(sa.ValueSize.Hist, sb.ValueSize.Hist) {
 		c := analyze.Compare(sa, sb)
 		t.Errorf("value size distributions differ (KS %.4f)", c.ValueSizeKS)
+	}
+	if sa.MultiKeyGets == 0 || sa.MultiKeyGets != sb.MultiKeyGets || sa.MultiKeyGetKeys != sb.MultiKeyGetKeys {
+		t.Errorf("multi-key gets %d (%d keys), replayed %d (%d keys)", sa.MultiKeyGets, sa.MultiKeyGetKeys,
+			sb.MultiKeyGets, sb.MultiKeyGetKeys)
 	}
 	if sa.UniqueKeys != sb.UniqueKeys {
 		t.Errorf("unique keys %d, replayed %d", sa.UniqueKeys, sb.UniqueKeys)

@@ -81,6 +81,8 @@ type Analyzer struct {
 	cmds             [256]uint64 // by mcproto.Command
 	statuses         [256]uint64 // by mcproto.Status
 	hits, misses     uint64      // retrievals answered hit / miss
+	multiGets        uint64      // text multi-key gets (events of their first key)
+	multiKeys        uint64      // events that are keys of multi-key gets
 	ttlExpired       uint64      // stores whose exptime was already in the past
 	conns            *distinct
 
@@ -144,6 +146,12 @@ func (a *Analyzer) Add(ev *profile.Event) {
 	a.cmds[ev.Cmd]++
 	a.statuses[ev.Status]++
 	a.conns.add(ev.Conn)
+	if ev.KeyCount > 1 {
+		a.multiKeys++
+		if ev.KeyIndex == 0 {
+			a.multiGets++
+		}
+	}
 
 	cmd := ev.Cmd
 	retrieval := cmd.IsRetrieval() && (ev.Status == mcproto.StatusHit || ev.Status == mcproto.StatusMiss)

@@ -32,14 +32,19 @@ func knownWorkload() []profile.Event {
 	}
 	del := keyEv(t0+3*sec+200*ms, 4, 40, mcproto.CmdDelete, mcproto.StatusDeleted)
 	del.Proto, del.Conn = mcproto.ProtoBinary, 3
+	// The gets of keys 1, 2 and 3 are one multi-key get.
+	multi := func(ev profile.Event, i uint16) profile.Event {
+		ev.KeyIndex, ev.KeyCount = i, 3
+		return ev
+	}
 	return []profile.Event{
 		set(0, 1, 10, 100, 0, 0xAA, 1),
 		set(1*ms, 2, 20, 200, 60, 0xAA, 1),
 		set(2*ms, 3, 30, 300, t0/sec+3600, 0xBB, 1),
 		set(3*ms, 4, 40, 400, -1, 0, 1),
-		get(1*sec, 1, 10, true, 100, 0xAA, 100),
-		get(1*sec+1*ms, 2, 20, true, 200, 0xAA, 200),
-		get(1*sec+2*ms, 3, 30, true, 300, 0xBB, 300),
+		multi(get(1*sec, 1, 10, true, 100, 0xAA, 100), 0),
+		multi(get(1*sec+1*ms, 2, 20, true, 200, 0xAA, 200), 1),
+		multi(get(1*sec+2*ms, 3, 30, true, 300, 0xBB, 300), 2),
 		get(1*sec+3*ms, 5, 50, false, 0, 0, 400),
 		{Time: t0 + 2*sec + 500*ms, Conn: 2, Proto: mcproto.ProtoText, Cmd: mcproto.CmdStats,
 			Status: mcproto.StatusOK, Upstream: -1},
@@ -66,6 +71,7 @@ func TestSummary_KnownWorkload(t *testing.T) {
 	check("commands", s.Commands, map[string]uint64{"set": 4, "get": 4, "stats": 1, "delete": 1})
 	check("statuses", s.Statuses, map[string]uint64{"stored": 4, "hit": 3, "miss": 1, "ok": 1, "deleted": 1})
 	check("hits/misses/ratio", []any{s.Hits, s.Misses, s.HitRatio}, []any{3, 1, 0.75})
+	check("multi_key_gets/keys", []any{s.MultiKeyGets, s.MultiKeyGetKeys}, []any{1, 3})
 	check("unique_keys", []any{s.UniqueKeys, s.UniqueKeysExact}, []any{5, true})
 	// key+last value: 110 + 220 + 330 + 440 (deleted, still a key of the profile) + 50 (miss only).
 	check("working_set_bytes", s.WorkingSetBytes, 1150)
@@ -306,7 +312,8 @@ func TestWriteText_Sections(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, want := range []string{"Overview", "Command mix", "Statuses", "Sizes", "Popularity", "Namespaces",
-		"Rate", "Latency", "miss-ratio curve", "hit ratio       75.00%", "00000000000000aa"} {
+		"Rate", "Latency", "miss-ratio curve", "hit ratio       75.00%", "00000000000000aa",
+		"multi-key gets  1, with 3 keys (3.0 per get)"} {
 		if !strings.Contains(buf.String(), want) {
 			t.Errorf("text report lacks %q:\n%s", want, buf.String())
 		}
@@ -315,7 +322,7 @@ func TestWriteText_Sections(t *testing.T) {
 	if err := Compare(s, s).WriteText(&buf); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(buf.String(), "MAE 0.0000") {
+	if !strings.Contains(buf.String(), "MAE 0.0000") || !strings.Contains(buf.String(), "multi-key gets (keys)") {
 		t.Errorf("comparison report:\n%s", buf.String())
 	}
 }

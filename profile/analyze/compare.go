@@ -40,6 +40,8 @@ type Figures struct {
 	UniqueKeys      uint64             `json:"unique_keys"`
 	WorkingSetBytes uint64             `json:"working_set_bytes"`
 	HitRatio        float64            `json:"hit_ratio"`
+	MultiKeyGets    uint64             `json:"multi_key_gets"`     // as in Summary
+	MultiKeyGetKeys uint64             `json:"multi_key_get_keys"` // as in Summary
 	ZipfAlpha       float64            `json:"zipf_alpha"`
 	CommandMix      map[string]float64 `json:"command_mix"` // command → share of events
 	KeySize         Dist               `json:"key_size"`    // without hist
@@ -77,6 +79,8 @@ func figures(s *Summary) Figures {
 		UniqueKeys:      s.UniqueKeys,
 		WorkingSetBytes: s.WorkingSetBytes,
 		HitRatio:        s.HitRatio,
+		MultiKeyGets:    s.MultiKeyGets,
+		MultiKeyGetKeys: s.MultiKeyGetKeys,
 		ZipfAlpha:       s.ZipfAlpha,
 		CommandMix:      map[string]float64{},
 		KeySize:         s.KeySize,

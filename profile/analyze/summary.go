@@ -35,6 +35,8 @@ const SchemaVersion = 1
 //	statuses             {name: count}  By mcproto.Status.String().
 //	hits, misses         uint     Retrievals answered hit / miss.
 //	hit_ratio            float    hits / (hits + misses); 0 without retrievals.
+//	multi_key_gets       uint     Text multi-key gets (get k1 k2 …): requests, counted once each.
+//	multi_key_get_keys   uint     Events that are keys of those requests.
 //	unique_keys          uint     Distinct key hashes among keyed events.
 //	unique_keys_exact    bool     False once more than Options.MaxKeys keys were seen: then a HyperLogLog estimate
 //	                              (standard error 0.8%).
@@ -108,6 +110,8 @@ type Summary struct {
 	Hits               uint64            `json:"hits"`
 	Misses             uint64            `json:"misses"`
 	HitRatio           float64           `json:"hit_ratio"`
+	MultiKeyGets       uint64            `json:"multi_key_gets"`
+	MultiKeyGetKeys    uint64            `json:"multi_key_get_keys"`
 	UniqueKeys         uint64            `json:"unique_keys"`
 	UniqueKeysExact    bool              `json:"unique_keys_exact"`
 	WorkingSetBytes    uint64            `json:"working_set_bytes"`
@@ -207,6 +211,8 @@ func (a *Analyzer) Summary() *Summary {
 		Statuses:          map[string]uint64{},
 		Hits:              a.hits,
 		Misses:            a.misses,
+		MultiKeyGets:      a.multiGets,
+		MultiKeyGetKeys:   a.multiKeys,
 		KeySize:           a.keySize.dist(),
 		ValueSize:         a.valueSize.dist(),
 		TTL:               a.ttl.dist(),

@@ -68,6 +68,10 @@ func (s *Summary) WriteText(w io.Writer) error {
 	t.printf("  unique keys     %d (%s)\n", s.UniqueKeys, exact(s.UniqueKeysExact))
 	t.printf("  working set     %s\n", humanBytes(s.WorkingSetBytes))
 	t.printf("  hit ratio       %.2f%% (%d hits, %d misses)\n", 100*s.HitRatio, s.Hits, s.Misses)
+	if s.MultiKeyGets > 0 {
+		t.printf("  multi-key gets  %d, with %d keys (%.1f per get)\n", s.MultiKeyGets, s.MultiKeyGetKeys,
+			float64(s.MultiKeyGetKeys)/float64(s.MultiKeyGets))
+	}
 	t.printf("  protocols       %s\n", countList(s.Protocols, s.Events))
 	if s.TruncatedBlocks+s.CorruptBlocks > 0 {
 		t.printf("  damaged blocks  %d truncated, %d corrupt (their events are missing)\n", s.TruncatedBlocks,
@@ -169,6 +173,10 @@ func (c *Comparison) WriteText(w io.Writer) error {
 	fmt.Fprintf(tw, "  key size p50\t%d\t%d\tKS %.4f\t\n", c.A.KeySize.P50, c.B.KeySize.P50, c.KeySizeKS)
 	fmt.Fprintf(tw, "  value size p50\t%d\t%d\tKS %.4f\t\n", c.A.ValueSize.P50, c.B.ValueSize.P50, c.ValueSizeKS)
 	fmt.Fprintf(tw, "  hit ratio\t%.4f\t%.4f\tΔ %+.4f\t\n", c.A.HitRatio, c.B.HitRatio, c.HitRatioDelta)
+	if c.A.MultiKeyGets+c.B.MultiKeyGets > 0 {
+		fmt.Fprintf(tw, "  multi-key gets (keys)\t%d (%d)\t%d (%d)\t\t\n", c.A.MultiKeyGets, c.A.MultiKeyGetKeys,
+			c.B.MultiKeyGets, c.B.MultiKeyGetKeys)
+	}
 	fmt.Fprintf(tw, "  zipf alpha\t%.3f\t%.3f\tΔ %+.3f\t\n", c.A.ZipfAlpha, c.B.ZipfAlpha, c.ZipfAlphaDelta)
 	fmt.Fprintf(tw, "  miss-ratio curve\t%s\t%s\tMAE %.4f\t\n", c.A.MRCMethod, c.B.MRCMethod, c.MRCMAE)
 	t.flush(tw)
