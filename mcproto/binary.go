@@ -231,7 +231,8 @@ func parseBinaryResponse(buf []byte, r *Response) (int, error) {
 	r.Opcode = op
 	r.BinStatus = binary.BigEndian.Uint16(buf[6:8])
 	r.Opaque = binary.BigEndian.Uint32(buf[12:16])
-	r.HasCas = binary.BigEndian.Uint64(buf[16:24]) != 0
+	r.Cas = binary.BigEndian.Uint64(buf[16:24])
+	r.HasCas = r.Cas != 0
 	r.Kind = RespBinary
 	r.HeaderLen = binHeaderLen + extLen + keyLen
 	r.FrameLen = binHeaderLen + bodyLen

@@ -1,6 +1,7 @@
 package mcproto
 
 import (
+	"encoding/binary"
 	"errors"
 	"strings"
 	"testing"
@@ -245,6 +246,13 @@ func binResp(op uint8, status uint16, key, extras, value string, opaque uint32) 
 	return string(b)
 }
 
+// binCas sets the cas field of a binary frame.
+func binCas(frame string, cas uint64) string {
+	b := []byte(frame)
+	binary.BigEndian.PutUint64(b[16:24], cas)
+	return string(b)
+}
+
 func TestParseRequestBinary(t *testing.T) {
 	f := func(in string, w reqWant) {
 		t.Helper()
@@ -287,6 +295,7 @@ type respWant struct {
 	key   string
 	vlen  int
 	flags uint32
+	cas   uint64
 	err   bool
 }
 
@@ -305,13 +314,14 @@ func TestParseResponse(t *testing.T) {
 		if err != nil {
 			t.Fatalf("Parse(%q): unexpected error %v", in, err)
 		}
-		if n != w.n || r.Kind != w.kind || string(r.Key) != w.key || r.ValueLen != w.vlen || r.Flags != w.flags {
-			t.Fatalf("Parse(%q): n=%d kind=%v key=%q vlen=%d flags=%d, want %+v", in, n, r.Kind, r.Key, r.ValueLen,
-				r.Flags, w)
+		if n != w.n || r.Kind != w.kind || string(r.Key) != w.key || r.ValueLen != w.vlen || r.Flags != w.flags ||
+			r.Cas != w.cas || r.HasCas != (w.cas != 0) {
+			t.Fatalf("Parse(%q): n=%d kind=%v key=%q vlen=%d flags=%d cas=%d/%v, want %+v", in, n, r.Kind, r.Key,
+				r.ValueLen, r.Flags, r.Cas, r.HasCas, w)
 		}
 	}
 	f("VALUE foo 5 3\r\nabc\r\nEND\r\n", respWant{n: 20, kind: RespValue, key: "foo", vlen: 3, flags: 5})
-	f("VALUE foo 0 3 77\r\nabc\r\n", respWant{n: 23, kind: RespValue, key: "foo", vlen: 3})
+	f("VALUE foo 0 3 77\r\nabc\r\n", respWant{n: 23, kind: RespValue, key: "foo", vlen: 3, cas: 77})
 	f("END\r\n", respWant{n: 5, kind: RespEnd})
 	f("STORED\r\n", respWant{n: 8, kind: RespStored})
 	f("NOT_STORED\r\n", respWant{n: 12, kind: RespNotStored})
@@ -330,6 +340,9 @@ func TestParseResponse(t *testing.T) {
 	f("RESET\r\n", respWant{n: 7, kind: RespLine})
 	f("VA 3 f5 kfoo Oxy\r\nabc\r\n", respWant{n: 23, kind: RespMetaVA, key: "foo", vlen: 3, flags: 5})
 	f("HD kfoo\r\n", respWant{n: 9, kind: RespMetaHD, key: "foo"})
+	f("VA 1 c18446744073709551615\r\nx\r\n", respWant{n: 31, kind: RespMetaVA, vlen: 1, cas: 1<<64 - 1})
+	f(binCas(binResp(binGet, 0, "", "\x00\x00\x00\x00", "v", 1), 0x0102030405060708), respWant{n: 29,
+		kind: RespBinary, vlen: 1, cas: 0x0102030405060708})
 	f("HD\r\n", respWant{n: 4, kind: RespMetaHD})
 	f("EN\r\n", respWant{n: 4, kind: RespMetaEN})
 	f("NF\r\n", respWant{n: 4, kind: RespMetaNF})

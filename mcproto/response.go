@@ -60,6 +60,7 @@ type Response struct {
 	ValueLen  int    // data block length without "\r\n" (VALUE, VA, binary body value)
 	HasValue  bool   // the frame carries a data block
 	HasCas    bool
+	Cas       uint64 // the cas unique (text gets VALUE, meta c flag, binary header) when HasCas
 	// MetaOpaque is the O flag echoed by a meta response.
 	MetaOpaque []byte
 	Opcode     uint8  // binary
@@ -221,7 +222,10 @@ func parseValueLine(rest []byte, r *Response) error {
 		return ErrBadResponse
 	}
 	r.Key, r.Flags, r.ValueLen, r.HasValue = ts.t[0], flags, int(vlen), true
-	r.HasCas = ts.n == 4
+	if ts.n == 4 {
+		r.HasCas = true
+		r.Cas, _ = parseUint64(ts.t[3]) // 0 when malformed: framing does not depend on it
+	}
 	return nil
 }
 
@@ -290,6 +294,7 @@ func parseMetaResponse(word, rest []byte, r *Response) bool {
 			r.KeyBase64 = true
 		case 'c':
 			r.HasCas = true
+			r.Cas, _ = parseUint64(tok[1:])
 		case 'f':
 			if v, ok := parseUint32(tok[1:]); ok {
 				r.Flags = v

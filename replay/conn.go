@@ -34,6 +34,7 @@ type entry struct {
 	quiet  bool
 	keys   uint16 // keys of a text multi-key get; 1 for every other request
 	opaque uint32
+	key    uint64 // binary get and gat: casID of the key, whose unique the answer carries (cas.go)
 }
 
 // inflight is a single-producer (sender) single-consumer (receiver) ring of entries.
@@ -84,6 +85,10 @@ type op struct {
 	group uint64
 }
 
+// waits reports whether o is sent only once the answers in flight are in: a cas sends the unique of the gets
+// before it (cas.go), so, as its client did, it waits for that answer.
+func (o *op) waits() bool { return o.ev.Cmd == mcproto.CmdCas }
+
 // batch is a group of ops for one connection; batches keep channel operations off the per-request path.
 type batch struct {
 	ops  []op
@@ -127,7 +132,8 @@ type conn struct {
 	lastSend atomic.Int64 // run clock of the latest request handed to the connection
 	sends    ols          // open loop: (request number, send time) of every request sent; sender only
 
-	ev evState // the event-loop engine's state (engine.ev != nil)
+	ev  evState    // the event-loop engine's state (engine.ev != nil)
+	cas casUniques // the cas uniques the target gave this connection
 
 	// Sender-side counts, added to st at each flush so that the sender takes st's lock once per write.
 	recHits, recMisses, noreplies, unavailable [mcproto.NumCommands]uint64
@@ -159,6 +165,7 @@ func newConn(e *engine, addr string) *conn {
 		// per response (worth a third more requests per second at depth 1).
 		inline: !e.open,
 	}
+	c.enc.cas = &c.cas
 	return c
 }
 
@@ -213,7 +220,8 @@ func (c *conn) send(o *op) {
 		return
 	}
 	loud := !w.quiet
-	for c.q.full() || (loud && o.intended < 0 && c.loud.Load() >= int64(c.e.pipeline)) {
+	for c.q.full() || (loud && o.intended < 0 && c.loud.Load() >= int64(c.e.pipeline)) ||
+		(o.waits() && c.loud.Load() > 0) {
 		c.flush()
 		if c.s.dead.Load() {
 			if !c.ensure() {
@@ -244,6 +252,8 @@ func (c *conn) enqueue(o *op, now int64) {
 	c.opaque++
 	var exp expectation
 	c.wbuf, exp = c.enc.encode(c.wbuf, ev, o.more, w, c.opaque)
+	key := c.enc.id
+	c.enc.id = 0
 	c.lastSend.Store(now)
 	if c.e.open {
 		c.sends.add(float64(o.seq), float64(now)/1e9)
@@ -261,7 +271,7 @@ func (c *conn) enqueue(o *op, now int64) {
 		c.loud.Add(1)
 	}
 	c.q.push(entry{start: start, cmd: w.cmd, exp: exp, quiet: w.quiet, keys: uint16(1 + len(o.more)),
-		opaque: c.opaque})
+		opaque: c.opaque, key: key})
 	c.countOp(o, nil)
 }
 
@@ -639,6 +649,9 @@ func (m *matcher) match(c *conn, r *mcproto.Response, now int64) bool {
 				return false // more values than keys asked for
 			}
 			m.values++
+			if r.HasCas {
+				c.cas.put(casID(r.Key), r.Cas)
+			}
 			return true
 		case mcproto.RespEnd:
 			// Each key asked for is a hit or a miss (which key a VALUE names does not change the counts); one
@@ -682,6 +695,9 @@ func (m *matcher) match(c *conn, r *mcproto.Response, now int64) bool {
 			return false
 		}
 		st = lineStatus(e.cmd, r.Kind)
+		if r.HasCas && r.Key != nil && st == mcproto.StatusHit {
+			c.cas.put(casID(r.Key), r.Cas)
+		}
 	case expBinary, expBinMulti:
 		if r.Kind != mcproto.RespBinary || r.Opaque != e.opaque {
 			return false
@@ -690,6 +706,9 @@ func (m *matcher) match(c *conn, r *mcproto.Response, now int64) bool {
 			return true
 		}
 		st = binStatus(e.cmd, r.BinStatus)
+		if e.key != 0 && r.HasCas && st == mcproto.StatusHit {
+			c.cas.put(e.key, r.Cas)
+		}
 	default:
 		return false
 	}

@@ -211,6 +211,18 @@ func binOpcode(c mcproto.Command, quiet bool) (uint8, bool) {
 // encoder appends requests to a connection's write buffer. Not safe for concurrent use.
 type encoder struct {
 	values *workload.Values
+	cas    *casUniques // the connection's cas uniques (nil: every cas sends 1)
+	// id is the casID of the key of the last request encoded when it was a binary get or gat (whose answer
+	// carries a unique but not the key), else 0.
+	id uint64
+}
+
+// casFor returns the unique to send with a cas of key.
+func (e *encoder) casFor(key []byte) uint64 {
+	if e.cas == nil {
+		return 1
+	}
+	return e.cas.get(casID(key))
 }
 
 // encode appends the request for ev sent as w, with opaque (binary opaque, meta O token of quiet requests),
@@ -267,7 +279,9 @@ func (e *encoder) encodeText(dst []byte, ev *profile.Event, more []profile.Event
 	case mcproto.CmdSet, mcproto.CmdAdd, mcproto.CmdReplace, mcproto.CmdAppend, mcproto.CmdPrepend, mcproto.CmdCas:
 		dst = append(dst, w.cmd.String()...)
 		dst = append(dst, ' ')
+		keyAt := len(dst)
 		dst = e.key(dst, ev)
+		keyEnd := len(dst)
 		dst = append(dst, ' ')
 		dst = strconv.AppendUint(dst, uint64(ev.Flags), 10)
 		dst = append(dst, ' ')
@@ -276,8 +290,8 @@ func (e *encoder) encodeText(dst []byte, ev *profile.Event, more []profile.Event
 		v := e.values.Get(int(ev.ValueSize))
 		dst = strconv.AppendInt(dst, int64(len(v)), 10)
 		if w.cmd == mcproto.CmdCas {
-			// The recorded cas unique is not in the profile: this one only succeeds by chance.
-			dst = append(dst, " 1"...)
+			dst = append(dst, ' ')
+			dst = strconv.AppendUint(dst, e.casFor(dst[keyAt:keyEnd]), 10)
 		}
 		dst = noreply(dst)
 		dst = append(dst, v...)
@@ -335,12 +349,21 @@ func (e *encoder) encodeMeta(dst []byte, ev *profile.Event, w wire, opaque uint3
 			dst = append(dst, " T"...)
 			dst = strconv.AppendInt(dst, ev.TTL, 10)
 		}
+		if ev.Cmd == mcproto.CmdGets || ev.Cmd == mcproto.CmdGats {
+			dst = append(dst, " c k"...) // the unique, and the key it belongs to, for a later cas
+		}
 	case mcproto.CmdMetaSet:
 		dst = append(dst, "s "...)
+		keyAt := len(dst)
 		dst = e.key(dst, ev)
+		keyEnd := len(dst)
 		dst = append(dst, ' ')
 		v := e.values.Get(int(ev.ValueSize))
 		dst = strconv.AppendInt(dst, int64(len(v)), 10)
+		if ev.Cmd == mcproto.CmdCas {
+			dst = append(dst, " C"...)
+			dst = strconv.AppendUint(dst, e.casFor(dst[keyAt:keyEnd]), 10)
+		}
 		if ev.TTL != 0 {
 			dst = append(dst, " T"...)
 			dst = strconv.AppendInt(dst, ev.TTL, 10)
@@ -430,11 +453,17 @@ func (e *encoder) encodeBinary(dst []byte, ev *profile.Event, w wire, opaque uin
 	h := len(dst)
 	dst = append(dst, make([]byte, 24)...)
 	dst = append(dst, ext...)
-	keyLen := 0
+	keyLen, cas := 0, uint64(0)
 	if key {
 		k := len(dst)
 		dst = e.key(dst, ev)
 		keyLen = len(dst) - k
+		switch {
+		case ev.Cmd == mcproto.CmdCas:
+			cas = e.casFor(dst[k:])
+		case w.cmd == mcproto.CmdGet || w.cmd == mcproto.CmdGat:
+			e.id = casID(dst[k:])
+		}
 	}
 	dst = append(dst, v...)
 	hdr := dst[h : h+24]
@@ -444,9 +473,7 @@ func (e *encoder) encodeBinary(dst []byte, ev *profile.Event, w wire, opaque uin
 	hdr[4] = byte(len(ext))
 	binary.BigEndian.PutUint32(hdr[8:12], uint32(len(ext)+keyLen+len(v)))
 	binary.BigEndian.PutUint32(hdr[12:16], opaque)
-	if ev.Cmd == mcproto.CmdCas {
-		binary.BigEndian.PutUint64(hdr[16:24], 1) // the recorded cas unique is not in the profile
-	}
+	binary.BigEndian.PutUint64(hdr[16:24], cas)
 	if w.cmd == mcproto.CmdStats {
 		return dst, expBinMulti
 	}

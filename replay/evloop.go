@@ -195,6 +195,10 @@ func (c *conn) serve(read bool) (int, bool) {
 		if o == nil {
 			break
 		}
+		if o.waits() && c.loud.Load() > 0 {
+			c.ev.idx-- // next time: nextOp returned b.ops[idx-1] of the current batch
+			break
+		}
 		c.enqueue(o, now)
 	}
 	if c.ev.busySince == 0 && c.loud.Load() > 0 {

@@ -391,3 +391,53 @@ func TestRun_MultiKeyGets(t *testing.T) {
 			requests)
 	}
 }
+
+// TestRun_Cas replays cas as its client used it: each key is set, read with gets, changed with cas (recorded
+// stored), read again, overwritten by a set, and changed with cas again (recorded exists, the unique being stale).
+// The replayed cas sends the unique of its connection's latest gets of the key, so the statuses come back as
+// recorded, in the text protocol and converted to meta and binary.
+func TestRun_Cas(t *testing.T) {
+	mc := mctest.StartMemcached(t, "-m", "64")
+	path := filepath.Join(t.TempDir(), "cas.mbp")
+	w, err := profile.NewWriter(path, profile.Header{Mode: "test"}, profile.WriterOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tm := int64(1_700_000_000) * 1e9
+	const n = 50
+	for k := uint64(1); k <= n; k++ {
+		for _, s := range []struct {
+			cmd mcproto.Command
+			st  mcproto.Status
+		}{{mcproto.CmdSet, mcproto.StatusStored}, {mcproto.CmdGets, mcproto.StatusHit},
+			{mcproto.CmdCas, mcproto.StatusStored}, {mcproto.CmdGets, mcproto.StatusHit},
+			{mcproto.CmdSet, mcproto.StatusStored}, {mcproto.CmdCas, mcproto.StatusExists}} {
+			tm += 10_000
+			ev := profile.Event{Time: tm, Conn: k % 3, Proto: mcproto.ProtoText, Cmd: s.cmd, Status: s.st,
+				KeyHash: workload.Mix64(k), KeySize: uint16(10 + k), ValueSize: uint32(20 + k), Upstream: -1}
+			if err := w.Write(&ev); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	for _, proto := range []string{"", "meta", "binary"} {
+		for _, engine := range engines(0) {
+			cfg := traceConfig(path, mc.Addr)
+			cfg.Protocol, cfg.Engine = proto, engine
+			r, err := Run(ctx, cfg, traceOptions(path, 1))
+			if err != nil {
+				t.Fatal(err)
+			}
+			want := map[string]uint64{"stored": 3 * n, "exists": n, "hit": 2 * n}
+			if r.Errors != 0 || !reflect.DeepEqual(r.Statuses, want) {
+				t.Fatalf("protocol %q, engine %s: %d errors, statuses %v, want %v", proto, engine, r.Errors,
+					r.Statuses, want)
+			}
+		}
+	}
+}
