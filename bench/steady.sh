@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# bench/steady.sh — load generators' CPU per request in their steady state, without start-up or warmup.
+#
+# bench/replay.sh charges each tool its whole process: memaslap's start-up (about 1.2 s of wall time and half a
+# CPU second here) and membench's warmup both land in its "tool CPU" column. This script looks only at the middle
+# of each run: it starts the tool for DUR seconds (default 12), waits SKIP seconds (default 5), then reads the
+# tool's utime + stime from /proc/PID/stat and memcached's cmd_get + cmd_set, and reads both again WINDOW seconds
+# later (default 4). Requests per second and CPU microseconds per request come from those two deltas. The same
+# workload shape as bench/replay.sh (90% get / 10% set, keys 16–64 bytes, values 64–1024; membench's uniform
+# preset with a warmup, memaslap with its configuration file), depth 1, same connections.
+#
+# Bounded: ROUNDS (default 3) × 3 runs × DUR seconds, about 2 minutes with the defaults; everything targets
+# 127.0.0.1 and every process started here is stopped by PID on exit.
+#
+# Usage: bench/steady.sh                (from the repository root)
+#        ROUNDS=5 CONNS=64 bench/steady.sh
+set -euo pipefail
+
+DUR=${DUR:-12}
+SKIP=${SKIP:-5}
+WINDOW=${WINDOW:-4}
+ROUNDS=${ROUNDS:-3}
+CONNS=${CONNS:-16}
+THREADS=${THREADS:-2}
+cd "$(dirname "$0")/.."
+
+for p in memcached memcaslap go python3; do
+	command -v "$p" >/dev/null || { echo "bench/steady.sh: $p not found (install it: sudo scripts/install-deps.sh)" >&2; exit 1; }
+done
+if [ $((SKIP + WINDOW + 1)) -gt "$DUR" ]; then
+	echo "bench/steady.sh: DUR must exceed SKIP + WINDOW by a second at least" >&2
+	exit 1
+fi
+
+TMP=$(mktemp -d)
+MC_PID=""
+TOOL_PID=""
+cleanup() {
+	for p in $TOOL_PID $MC_PID; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
+	rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+go build -o "$TMP/membench" ./cmd/membench
+PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+USER_ARGS=()
+[ "$(id -u)" = 0 ] && USER_ARGS=(-u root)
+memcached -l 127.0.0.1 -p "$PORT" -U 0 -t 2 -m 512 "${USER_ARGS[@]}" &
+MC_PID=$!
+for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/"$PORT") 2>/dev/null && break; sleep 0.1; done
+ADDR=127.0.0.1:$PORT
+cat > "$TMP/memaslap.cnf" <<'CNF'
+key
+16 64 1
+value
+64 1024 1
+cmd
+0 0.1
+1 0.9
+CNF
+
+# served: memcached's cmd_get + cmd_set so far.
+served() {
+	python3 - "$PORT" <<'EOF'
+import socket, sys
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.sendall(b"stats\r\n")
+d = b""
+while not d.endswith(b"END\r\n"):
+    d += s.recv(65536)
+st = {l.split()[1]: l.split()[2] for l in d.decode().splitlines() if l.startswith("STAT ")}
+print(int(st["cmd_get"]) + int(st["cmd_set"]))
+EOF
+}
+ticks() { read -ra s < "/proc/$1/stat"; echo $(( s[13] + s[14] )); }
+
+# measure NAME CMD...: runs CMD, samples the middle of its run, appends "NAME ops_per_sec cpu_us_per_op".
+measure() {
+	local name=$1 t0 t1 o0 o1
+	shift
+	"$@" > "$TMP/out" 2>&1 &
+	TOOL_PID=$!
+	sleep "$SKIP"
+	o0=$(served); t0=$(ticks "$TOOL_PID" 2>/dev/null || true)
+	sleep "$WINDOW"
+	o1=$(served); t1=$(ticks "$TOOL_PID" 2>/dev/null || true)
+	wait "$TOOL_PID" || true
+	TOOL_PID=""
+	if [ -z "$t0" ] || [ -z "$t1" ]; then
+		echo "bench/steady.sh: $name ended before its window; its output:" >&2
+		tail -5 "$TMP/out" >&2
+		return
+	fi
+	python3 -c 'import sys, os
+n, o, t, hz, w = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), os.sysconf("SC_CLK_TCK"), float(sys.argv[4])
+print(n, o / w, t / hz * 1e6 / o)' "$name" $((o1 - o0)) $((t1 - t0)) "$WINDOW" >> "$TMP/runs"
+}
+
+MB=("$TMP/membench" replay --workload uniform --target "$ADDR" --connections "$CONNS" --pipeline 1
+	--duration "${DUR}s" --warmup --max-error-ratio 1)
+for r in $(seq "$ROUNDS"); do
+	echo "round $r/$ROUNDS…" >&2
+	measure memcaslap memcaslap -s "$ADDR" -T "$THREADS" -c "$CONNS" -F "$TMP/memaslap.cnf" -t "${DUR}s"
+	measure membench-eventloop "${MB[@]}" --engine eventloop
+	measure membench-eventloop-bound "${MB[@]}" --engine eventloop --cpu-affinity
+done
+
+python3 - "$TMP/runs" "$ROUNDS" "$CONNS" <<'EOF'
+import statistics, sys
+runs, rounds, conns = sys.argv[1], sys.argv[2], sys.argv[3]
+g = {}
+for line in open(runs):
+    name, rate, us = line.split()
+    g.setdefault(name, []).append((float(rate), float(us)))
+print(f"| tool ({conns} connections, depth 1) | ops/s | CPU µs per request | runs (ops/s / µs) |")
+print("| --- | ---: | ---: | --- |")
+for name, v in g.items():
+    runs = ", ".join(f"{r:.0f} / {u:.2f}" for r, u in v)
+    print(f"| {name} | {statistics.median(r for r, _ in v):.0f} | {statistics.median(u for _, u in v):.2f} | {runs} |")
+print(f"\n(medians of {rounds} rounds; each figure is the middle of a run, start-up and warmup excluded)")
+EOF
