@@ -14,15 +14,19 @@ import (
 
 var casSeed = maphash.MakeSeed()
 
-// casID identifies a key in a casTable; never 0.
-func casID(key []byte) uint64 { return maphash.Bytes(casSeed, key) | 1 }
+// casID identifies a key in a casTable; never 0. 32 bits keep the entries in flight small; two keys sharing an
+// id and a slot cost one cas the right unique.
+func casID(key []byte) uint32 { return uint32(maphash.Bytes(casSeed, key)) | 1 }
 
 // casSlots bounds a connection's table: direct-mapped, a newer key takes an older one's slot.
 const casSlots = 4096
 
 type casTable struct {
 	mu    sync.Mutex // the receiver puts and the sender gets (open loop)
-	slots [casSlots]struct{ id, cas uint64 }
+	slots [casSlots]struct {
+		id  uint32
+		cas uint64
+	}
 }
 
 // casUniques is a connection's table, allocated at its first unique.
@@ -30,7 +34,7 @@ type casUniques struct {
 	t atomic.Pointer[casTable]
 }
 
-func (u *casUniques) put(id, cas uint64) {
+func (u *casUniques) put(id uint32, cas uint64) {
 	t := u.t.Load()
 	if t == nil {
 		u.t.CompareAndSwap(nil, &casTable{})
@@ -43,7 +47,7 @@ func (u *casUniques) put(id, cas uint64) {
 }
 
 // get returns the latest unique seen for id, or 1.
-func (u *casUniques) get(id uint64) uint64 {
+func (u *casUniques) get(id uint32) uint64 {
 	t := u.t.Load()
 	if t == nil {
 		return 1

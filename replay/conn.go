@@ -29,12 +29,12 @@ import (
 // entry is a request in flight.
 type entry struct {
 	start  int64 // run clock (ns): intended send time in open loop, send time in closed loop
+	opaque uint32
+	key    uint32 // binary get and gat: casID of the key, whose unique the answer carries (cas.go)
+	keys   uint16 // keys of a text multi-key get; 1 for every other request
 	cmd    mcproto.Command
 	exp    expectation
 	quiet  bool
-	keys   uint16 // keys of a text multi-key get; 1 for every other request
-	opaque uint32
-	key    uint64 // binary get and gat: casID of the key, whose unique the answer carries (cas.go)
 }
 
 // inflight is a single-producer (sender) single-consumer (receiver) ring of entries.

@@ -214,7 +214,7 @@ type encoder struct {
 	cas    *casUniques // the connection's cas uniques (nil: every cas sends 1)
 	// id is the casID of the key of the last request encoded when it was a binary get or gat (whose answer
 	// carries a unique but not the key), else 0.
-	id uint64
+	id uint32
 }
 
 // casFor returns the unique to send with a cas of key.
