@@ -113,6 +113,7 @@ footer{margin-top:30px;font-size:12px;color:#57606a}
 <tr><td>duration</td><td>{{f2 $s.DurationSeconds}} s</td></tr>
 <tr><td>connections</td><td>{{num $s.Connections}}</td></tr>
 <tr><td>hit ratio (retrievals)</td><td>{{pct $s.HitRatio}}</td></tr>
+{{if $s.MultiKeyGets}}<tr><td>multi-key gets (keys)</td><td>{{num $s.MultiKeyGets}} ({{num $s.MultiKeyGetKeys}})</td></tr>{{end}}
 <tr><td>unique keys</td><td>{{num $s.UniqueKeys}}{{if not $s.UniqueKeysExact}} (est.){{end}}</td></tr>
 <tr><td>working set</td><td>{{bytes $s.WorkingSetBytes}}</td></tr>
 <tr><td>Zipf α</td><td>{{f3 $s.ZipfAlpha}}</td></tr>

@@ -31,6 +31,9 @@ func summary(t *testing.T, seed uint64, withLatency bool) *analyze.Summary {
 		if withLatency {
 			ev.Latency = int64(50_000 + r.IntN(200_000))
 		}
+		if i%10 >= 7 && ev.Cmd == mcproto.CmdGet { // a three-key get
+			ev.KeyIndex, ev.KeyCount = uint16(i%10-7), 3
+		}
 		a.Add(&ev)
 	}
 	return a.Summary()
@@ -62,7 +65,7 @@ func TestWriteHTML(t *testing.T) {
 	}
 	f("inspect", []Input{{"a.mbp", a}}, nil, "Key size CDF", "Value size CDF", "Key popularity", "Zipf α=",
 		"Request rate over time", "Hit ratio over time", "LRU miss-ratio curve", "Latency percentiles", "a.mbp",
-		"<polyline")
+		"<polyline", "<td>multi-key gets (keys)</td><td>5,000 (15,000)</td>")
 	f("compare", []Input{{"a.mbp", a}, {"b.mbp", b}}, analyze.Compare(a, b), "How alike", "command mix L1",
 		"b.mbp", "#d1495b")
 	var buf bytes.Buffer
