@@ -16,6 +16,7 @@ package replay
 
 import (
 	"errors"
+	"math/bits"
 	"net"
 	"os"
 	"strconv"
@@ -137,7 +138,8 @@ type conn struct {
 
 	// Sender-side counts, added to st at each flush so that the sender takes st's lock once per write.
 	recHits, recMisses, noreplies, unavailable [mcproto.NumCommands]uint64
-	dirty                                      bool
+	dirty                                      uint64 // commands with counts, bit by bit
+	pending                                    int    // requests counted since the last flush
 }
 
 // Reconnect backoff bounds.
@@ -275,6 +277,9 @@ func (c *conn) enqueue(o *op, now int64) {
 	c.countOp(o, nil)
 }
 
+// conn.dirty has a bit per command.
+var _ [64 - mcproto.NumCommands]struct{}
+
 // countOp notes every key of o on the sender side (see count).
 func (c *conn) countOp(o *op, to *[mcproto.NumCommands]uint64) {
 	c.count(o.wire.cmd, o.ev.Status, to)
@@ -300,7 +305,8 @@ func (c *conn) count(cmd mcproto.Command, recorded mcproto.Status, to *[mcproto.
 	if to != nil {
 		to[cmd]++
 	}
-	c.dirty = true
+	c.dirty |= 1 << cmd
+	c.pending++
 }
 
 // drain reads responses until nothing loud is in flight (inline only).
@@ -315,13 +321,15 @@ func (c *conn) drain() {
 
 // flushCounts adds the sender-side counts to st.
 func (c *conn) flushCounts() {
-	if !c.dirty {
+	if c.dirty == 0 {
 		return
 	}
-	c.dirty = false
+	dirty := c.dirty
+	c.dirty, c.pending = 0, 0
 	c.st.mu.Lock()
 	defer c.st.mu.Unlock()
-	for i := range mcproto.NumCommands {
+	for ; dirty != 0; dirty &= dirty - 1 {
+		i := bits.TrailingZeros64(dirty)
 		cmd := mcproto.Command(i)
 		if n := c.recHits[i] + c.recMisses[i]; n > 0 {
 			cs := c.st.cmd(cmd)

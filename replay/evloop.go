@@ -54,6 +54,9 @@ const handDone = -1
 // requests.
 const evTick = 20 * time.Millisecond
 
+// evFlush is how many requests a loop counts on a connection before it adds the counts to the connection's stats.
+const evFlush = 64
+
 // kick wakes c's loop if c is waiting for a batch. The dispatcher calls it after each batch it hands over and
 // after closing the input.
 func (c *conn) kick() {
@@ -76,7 +79,7 @@ func (c *conn) runEv() {
 			}
 			continue
 		}
-		o := c.nextOp(true)
+		o := c.nextOp(true, -1)
 		if o == nil {
 			return
 		}
@@ -116,11 +119,11 @@ func (c *conn) dialEv() bool {
 
 // nextOp returns the next request to send, or nil when there is none: the input is closed, or (without block)
 // no batch is waiting, in which case the dispatcher will kick the loop. Requests due after the end of the run are
-// discarded.
-func (c *conn) nextOp(block bool) *op {
+// discarded. now is the run clock, or -1 to read it.
+func (c *conn) nextOp(block bool, now int64) *op {
 	for {
 		if b := c.ev.cur; b != nil {
-			if c.ev.idx < len(b.ops) && !c.stopped() {
+			if c.ev.idx < len(b.ops) && !c.stopped(now) {
 				o := &b.ops[c.ev.idx]
 				c.ev.idx++
 				return o
@@ -158,9 +161,18 @@ func (c *conn) nextOp(block bool) *op {
 	}
 }
 
-// stopped reports whether the run is over for new requests: cancelled, or past its duration.
-func (c *conn) stopped() bool {
-	return c.e.ctx.Err() != nil || (c.e.stopAt > 0 && c.e.now() >= c.e.stopAt)
+// stopped reports whether the run is over for new requests: cancelled, or past its duration (now: the run clock,
+// or -1 to read it).
+func (c *conn) stopped(now int64) bool {
+	if c.e.stopAt > 0 {
+		if now < 0 {
+			now = c.e.now()
+		}
+		if now >= c.e.stopAt {
+			return true
+		}
+	}
+	return c.e.ctx.Err() != nil
 }
 
 // serve accounts the responses in the input buffer (when read: new bytes arrived), checks the timeout and quiet
@@ -191,7 +203,7 @@ func (c *conn) serve(read bool) (int, bool) {
 		}
 	}
 	for !c.q.full() && c.loud.Load() < int64(c.e.pipeline) && len(c.wbuf) < maxWriteBuffer {
-		o := c.nextOp(false)
+		o := c.nextOp(false, now)
 		if o == nil {
 			break
 		}
@@ -204,7 +216,11 @@ func (c *conn) serve(read bool) (int, bool) {
 	if c.ev.busySince == 0 && c.loud.Load() > 0 {
 		c.ev.busySince = now
 	}
-	c.flushCounts()
+	// The counts go to st (under its lock) every evFlush requests, at each tick and wake-up (read false), and
+	// when the session ends (runEv).
+	if !read || c.pending >= evFlush {
+		c.flushCounts()
+	}
 	return 0, false
 }
 

@@ -62,7 +62,7 @@ const (
 	lookahead = 20 * time.Millisecond
 	// ttlRelativeMax is memcached's boundary between relative and absolute exptimes.
 	ttlRelativeMax = 30 * 24 * 3600
-	// openLoopInflight bounds requests in flight per connection in open loop (16 bytes each); past it the
+	// openLoopInflight bounds requests in flight per connection in open loop (24 bytes each); past it the
 	// sender waits, and the wait counts in the latency of the requests it delays.
 	openLoopInflight = 1 << 12
 )

@@ -5,19 +5,27 @@
 package workload
 
 import (
+	"slices"
 	"sync"
 	"sync/atomic"
 )
 
 // keyAlphabet holds the bytes synthesized keys are made of: printable ASCII without space, without ':' (so that
-// a synthesized key has a namespace prefix only when AppendKeyNS gives it one) and without '\\'. 92 symbols.
-var keyAlphabet = func() []byte {
-	var a []byte
+// a synthesized key has a namespace prefix only when AppendKeyNS gives it one) and without '\\'. 92 symbols: an
+// array indexed modulo a constant, so that picking a symbol is a multiplication rather than a division.
+const alphabetLen = 92
+
+var keyAlphabet = func() (a [alphabetLen]byte) {
+	i := 0
 	for c := byte('!'); c <= '~'; c++ {
 		if c == ':' || c == '\\' {
 			continue
 		}
-		a = append(a, c)
+		a[i] = c
+		i++
+	}
+	if i != alphabetLen {
+		panic("BUG: key alphabet has the wrong length")
 	}
 	return a
 }()
@@ -35,18 +43,20 @@ const hashDigits = 10
 // space); the rest is filler derived from the hash. It does not allocate when dst has room.
 func AppendKey(dst []byte, hash uint64, size int) []byte {
 	size = min(max(size, 1), MaxKeyLen)
-	n := uint64(len(keyAlphabet))
+	start := len(dst)
+	dst = slices.Grow(dst, size)[:start+size]
+	k := dst[start:]
 	h := hash
-	for i := 0; i < min(size, hashDigits); i++ {
-		dst = append(dst, keyAlphabet[h%n])
-		h /= n
+	for i := range min(size, hashDigits) {
+		k[i] = keyAlphabet[h%alphabetLen]
+		h /= alphabetLen
 	}
 	f := Mix64(hash ^ 0x5bd1e995)
 	for i := hashDigits; i < size; i++ {
 		if i%8 == 0 {
 			f = Mix64(f)
 		}
-		dst = append(dst, keyAlphabet[(f>>((i%8)*8))%n])
+		k[i] = keyAlphabet[(f>>((i%8)*8))%alphabetLen]
 	}
 	return dst
 }
@@ -72,11 +82,10 @@ func AppendKeyNS(dst []byte, ns, hash uint64, size int) []byte {
 		return AppendKey(dst, hash, size)
 	}
 	size = min(size, MaxKeyLen)
-	n := uint64(len(keyAlphabet))
 	h := Mix64(ns ^ 0x2545f4914f6cdd1d)
 	for range nsPrefixLen {
-		dst = append(dst, keyAlphabet[h%n])
-		h /= n
+		dst = append(dst, keyAlphabet[h%alphabetLen])
+		h /= alphabetLen
 	}
 	dst = append(dst, NSDelim)
 	return AppendKey(dst, hash, size-nsPrefixLen-1)
