@@ -14,7 +14,8 @@
 #
 # Usage: bench/steady.sh                (from the repository root)
 #        ROUNDS=5 CONNS=64 bench/steady.sh
-set -euo pipefail
+set -Eeuo pipefail
+trap 'echo "bench/steady.sh: line $LINENO failed (status $?); memcached $(kill -0 "$MC_PID" 2>/dev/null && echo alive || echo gone)" >&2' ERR
 
 DUR=${DUR:-12}
 SKIP=${SKIP:-5}
@@ -59,20 +60,32 @@ cmd
 1 0.9
 CNF
 
-# served: memcached's cmd_get + cmd_set so far.
+# served: memcached's cmd_get + cmd_set so far (three tries).
 served() {
-	python3 - "$PORT" <<'EOF'
+	local try
+	for try in 1 2 3; do
+		python3 - "$PORT" <<'EOF' && return 0
 import socket, sys
-s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=5)
 s.sendall(b"stats\r\n")
 d = b""
 while not d.endswith(b"END\r\n"):
-    d += s.recv(65536)
+    b = s.recv(65536)
+    if not b:
+        sys.exit("bench/steady.sh: memcached closed the stats connection")
+    d += b
 st = {l.split()[1]: l.split()[2] for l in d.decode().splitlines() if l.startswith("STAT ")}
 print(int(st["cmd_get"]) + int(st["cmd_set"]))
 EOF
+		sleep 0.2
+	done
+	return 1
 }
-ticks() { read -ra s < "/proc/$1/stat"; echo $(( s[13] + s[14] )); }
+ticks() {
+	local s
+	read -ra s < "/proc/$1/stat" 2>/dev/null || return 0 # ended: prints nothing
+	echo $(( s[13] + s[14] ))
+}
 
 # measure NAME CMD...: runs CMD, samples the middle of its run, appends "NAME ops_per_sec cpu_us_per_op".
 measure() {
@@ -81,13 +94,14 @@ measure() {
 	"$@" > "$TMP/out" 2>&1 &
 	TOOL_PID=$!
 	sleep "$SKIP"
-	o0=$(served); t0=$(ticks "$TOOL_PID" 2>/dev/null || true)
+	o0=$(served); t0=$(ticks "$TOOL_PID")
 	sleep "$WINDOW"
-	o1=$(served); t1=$(ticks "$TOOL_PID" 2>/dev/null || true)
-	wait "$TOOL_PID" || true
+	o1=$(served); t1=$(ticks "$TOOL_PID")
+	local rc=0
+	wait "$TOOL_PID" || rc=$?
 	TOOL_PID=""
-	if [ -z "$t0" ] || [ -z "$t1" ]; then
-		echo "bench/steady.sh: $name ended before its window; its output:" >&2
+	if [ -z "$t0" ] || [ -z "$t1" ] || [ "$o1" -le "$o0" ]; then
+		echo "bench/steady.sh: $name ended (status $rc) or stalled before its window; its output:" >&2
 		tail -5 "$TMP/out" >&2
 		return
 	fi
