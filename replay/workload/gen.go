@@ -37,6 +37,7 @@ type inst struct {
 	mid        uint32  // popularity-only: references still to place
 	class      int32
 	keySize    uint16
+	ns         uint64 // namespace hash, 0 for none
 	valueSize  uint32
 	flags      uint32
 	state      uint8
@@ -292,7 +293,7 @@ func (g *Generator) emit(in *inst, ev *profile.Event) {
 		}
 	}
 	ev.Proto, ev.Cmd, ev.Quiet, ev.Noreply = k.Proto, k.Cmd, k.Quiet, k.Noreply
-	ev.KeyHash, ev.KeySize = in.id, in.keySize
+	ev.KeyHash, ev.KeySize, ev.NSHash = in.id, in.keySize, in.ns
 	ev.Conn = Mix64(in.id) % max(m.Connections, 1)
 	if t := m.TTL[ki]; t != nil && t.Len() > 0 {
 		ev.TTL = int64(t.Sample(g.r))
@@ -452,6 +453,9 @@ func (g *Generator) buildEpoch() {
 		}
 		*in = inst{id: id, start: start, end: end, left: p.t.Count, total: p.t.Count, reads: p.t.Reads, writes: p.t.Writes,
 			class: p.class, keySize: max(p.t.KeySize, 1), valueSize: p.t.ValueSize, flags: uint32(m.Flags.Sample(r))}
+		if p.t.NS != 0 {
+			in.ns = m.Namespaces[p.t.NS-1]
+		}
 		if c, ok := prev[id]; ok {
 			in.live, in.state, in.seen = c.live, c.state, c.seen
 		}

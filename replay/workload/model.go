@@ -75,6 +75,7 @@ type Template struct {
 	ValueSize uint32  // the key's value size (drawn from its class for keys never stored nor hit)
 	Start     float32 // first reference, as a fraction of the window's keyed events
 	Span      float32 // last minus first reference, in keyed events
+	NS        uint32  // the key's namespace: Model.Namespaces[NS-1], 0 for none
 }
 
 // Class describes the keys of one popularity class (counts within a factor of √2), other than the hot keys.
@@ -119,6 +120,9 @@ type Model struct {
 
 	Hot     []Template
 	Classes map[int]*Class
+	// Namespaces are the profile's namespace hashes (Event.NSHash) that templates name, so that the synthetic
+	// keys of a namespace share its prefix on the wire as the recorded ones did.
+	Namespaces []uint64
 
 	Kinds []Kind
 	// First and Next choose commands: First[c] is the kind index of a key's first event, Next[s][c] the kind
@@ -151,6 +155,7 @@ type keyStat struct {
 	writes      uint64
 	first, last uint64 // keyed event indexes
 	keySize     uint16
+	ns          uint64 // namespace hash (Event.NSHash) of the key's first event
 	valueSize   uint32
 	hasValue    bool // a store or a hit told the key's value size
 	flags       uint32
@@ -252,7 +257,7 @@ func Fit(open func() (Source, error), opts FitOptions) (*Model, error) {
 			if shift > 0 && Mix64(ev.KeyHash)>>(64-shift) != 0 {
 				continue
 			}
-			s = &keyStat{first: idx, keySize: ev.KeySize}
+			s = &keyStat{first: idx, keySize: ev.KeySize, ns: ev.NSHash}
 			keys[ev.KeyHash] = s
 			first[catOf(ev.Cmd)].add(uint64(k))
 			if !IsWrite(&ev) {
@@ -368,6 +373,7 @@ func Fit(open func() (Source, error), opts FitOptions) (*Model, error) {
 	}
 	vsDist := withValue.discrete()
 	vr := NewRand(keyed)
+	nsIdx := map[uint64]uint32{}
 	for i, s := range stats {
 		c := classOf(s.count)
 		s.class = int32(c)
@@ -379,6 +385,13 @@ func Fit(open func() (Source, error), opts FitOptions) (*Model, error) {
 		t := Template{Count: uint32(min(s.count, math.MaxUint32)), Reads: uint32(min(s.reads, math.MaxUint32)),
 			Writes:  uint32(min(s.writes, math.MaxUint32)),
 			KeySize: s.keySize, ValueSize: vs, Start: float32(float64(s.first) / W), Span: float32(s.last - s.first)}
+		if s.ns != 0 {
+			if t.NS = nsIdx[s.ns]; t.NS == 0 {
+				m.Namespaces = append(m.Namespaces, s.ns)
+				t.NS = uint32(len(m.Namespaces))
+				nsIdx[s.ns] = t.NS
+			}
+		}
 		if i < hotN {
 			m.Hot = append(m.Hot, t)
 			continue
@@ -490,6 +503,6 @@ func stateAfter(ev *profile.Event) uint8 {
 
 // Describe returns a one-line description of the model, for logs.
 func (m *Model) Describe() string {
-	return fmt.Sprintf("%d keyed + %d keyless events, %d keys (%d hot), %d popularity classes, %d request kinds",
-		m.Keyed, m.Keyless, m.Keys, len(m.Hot), len(m.Classes), len(m.Kinds))
+	return fmt.Sprintf("%d keyed + %d keyless events, %d keys (%d hot), %d popularity classes, %d request kinds, "+
+		"%d namespaces", m.Keyed, m.Keyless, m.Keys, len(m.Hot), len(m.Classes), len(m.Kinds), len(m.Namespaces))
 }

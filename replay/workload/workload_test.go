@@ -83,6 +83,47 @@ func TestSyntheticFidelity_LRUStack(t *testing.T) {
 	}
 }
 
+// TestSyntheticFidelity_Namespaces gives the shot-noise workload's keys namespaces (60% one, 30% another, 10%
+// none, by key): the synthetic keys keep them, with the same shares of keyed events.
+func TestSyntheticFidelity_Namespaces(t *testing.T) {
+	evs := shotNoise(fidelityEvents(), 5)
+	for i := range evs {
+		if evs[i].KeyHash == 0 {
+			continue
+		}
+		switch Mix64(evs[i].KeyHash) % 10 {
+		case 0, 1, 2, 3, 4, 5:
+			evs[i].NSHash = 0xaaaa
+		case 6, 7, 8:
+			evs[i].NSHash = 0xbbbb
+		}
+	}
+	m, err := Fit(opener(evs), FitOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	syn := collect(t, m.Generator(GenOptions{Seed: 3, Events: uint64(len(evs))}), len(evs))
+	a, b := summarize(evs), summarize(syn)
+	checkFidelity(t, "namespaces", analyze.Compare(a, b))
+	share := func(s *analyze.Summary) map[string]float64 {
+		out := map[string]float64{}
+		for _, n := range s.TopNamespaces {
+			out[n.NS] = n.Share
+		}
+		return out
+	}
+	sa, sb := share(a), share(b)
+	t.Logf("namespace shares: recorded %v, synthetic %v", sa, sb)
+	if len(sa) != 2 || len(sb) != 2 {
+		t.Fatalf("namespaces: recorded %v, synthetic %v, want the same two", sa, sb)
+	}
+	for ns, x := range sa {
+		if y, ok := sb[ns]; !ok || math.Abs(x-y) > 0.02 {
+			t.Fatalf("namespace %s: share %.4f recorded, %.4f synthetic", ns, x, y)
+		}
+	}
+}
+
 func TestGenerator_Deterministic(t *testing.T) {
 	evs := shotNoise(50_000, 3)
 	m, err := Fit(opener(evs), FitOptions{})
