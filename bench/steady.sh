@@ -83,7 +83,7 @@ EOF
 }
 ticks() {
 	local s
-	read -ra s < "/proc/$1/stat" 2>/dev/null || return 0 # ended: prints nothing
+	read -ra s 2>/dev/null < "/proc/$1/stat" || return 0 # ended: prints nothing
 	echo $(( s[13] + s[14] ))
 }
 
