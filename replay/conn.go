@@ -140,6 +140,7 @@ type conn struct {
 	recHits, recMisses, noreplies, unavailable [mcproto.NumCommands]uint64
 	dirty                                      uint64 // commands with counts, bit by bit
 	pending                                    int    // requests counted since the last flush
+	multiGets, multiKeys                       uint64 // text multi-key gets sent, and their keys
 }
 
 // Reconnect backoff bounds.
@@ -274,6 +275,10 @@ func (c *conn) enqueue(o *op, now int64) {
 	}
 	c.q.push(entry{start: start, cmd: w.cmd, exp: exp, quiet: w.quiet, keys: uint16(1 + len(o.more)),
 		opaque: c.opaque, key: key})
+	if len(o.more) > 0 {
+		c.multiGets++
+		c.multiKeys += uint64(1 + len(o.more))
+	}
 	c.countOp(o, nil)
 }
 
@@ -328,6 +333,9 @@ func (c *conn) flushCounts() {
 	c.dirty, c.pending = 0, 0
 	c.st.mu.Lock()
 	defer c.st.mu.Unlock()
+	c.st.multiGets += c.multiGets
+	c.st.multiKeys += c.multiKeys
+	c.multiGets, c.multiKeys = 0, 0
 	for ; dirty != 0; dirty &= dirty - 1 {
 		i := bits.TrailingZeros64(dirty)
 		cmd := mcproto.Command(i)

@@ -48,6 +48,8 @@ const ReportSchemaVersion = 1
 //	statuses            {name: uint}  Observed statuses (mcproto.Status names: hit, miss, stored, …).
 //	hits, misses        uint     Retrievals answered hit / miss.
 //	hit_ratio           float    hits / (hits + misses); 0 without retrievals.
+//	multi_key_gets      uint     Text multi-key gets sent (get k1 k2 …, from a trace); each key also counts in ops.
+//	multi_key_get_keys  uint     The keys those requests named.
 //	recorded_hits, recorded_misses  uint  What the source recorded for the same retrievals.
 //	recorded_hit_ratio  float    recorded_hits / (recorded_hits + recorded_misses).
 //	latency_us          Latency  All commands, microseconds from the intended send time (open loop) or the
@@ -83,6 +85,8 @@ type Report struct {
 	Hits             uint64              `json:"hits"`
 	Misses           uint64              `json:"misses"`
 	HitRatio         float64             `json:"hit_ratio"`
+	MultiKeyGets     uint64              `json:"multi_key_gets"`
+	MultiKeyGetKeys  uint64              `json:"multi_key_get_keys"`
 	RecordedHits     uint64              `json:"recorded_hits"`
 	RecordedMisses   uint64              `json:"recorded_misses"`
 	RecordedHitRatio float64             `json:"recorded_hit_ratio"`
@@ -189,6 +193,8 @@ func buildReport(all []*stats) *Report {
 		for i, n := range s.statuses {
 			statuses[i] += n
 		}
+		r.MultiKeyGets += s.multiGets
+		r.MultiKeyGetKeys += s.multiKeys
 		s.mu.Unlock()
 	}
 	r.ErrorsByKind = map[string]uint64{}
@@ -309,6 +315,8 @@ func Merge(reports []*Report) (*Report, error) {
 		m.OpsPerSec += r.OpsPerSec
 		m.ClientCPUSeconds += r.ClientCPUSeconds
 		m.Skipped += r.Skipped
+		m.MultiKeyGets += r.MultiKeyGets
+		m.MultiKeyGetKeys += r.MultiKeyGetKeys
 		for _, t := range r.Targets {
 			if !targets[t] {
 				targets[t] = true

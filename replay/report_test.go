@@ -36,6 +36,7 @@ func TestMerge_Exact(t *testing.T) {
 	ra.StartUnixNs, ra.DurationSeconds, ra.OpsPerSec, ra.Mode, ra.Source = 1000, 2, float64(ra.Ops)/2, "trace", "x"
 	rb.StartUnixNs, rb.DurationSeconds, rb.OpsPerSec, rb.Mode, rb.Source = 1500, 3, float64(rb.Ops)/3, "trace", "x"
 	ra.ClientCPUSeconds, rb.ClientCPUSeconds = 1.25, 0.5
+	ra.MultiKeyGets, ra.MultiKeyGetKeys, rb.MultiKeyGets, rb.MultiKeyGetKeys = 3, 10, 4, 9
 	// Round-trip both through JSON, as `report merge` reads them.
 	read := func(r *Report) *Report {
 		var buf bytes.Buffer
@@ -69,6 +70,9 @@ func TestMerge_Exact(t *testing.T) {
 	}
 	if m.ClientCPUSeconds != 1.75 {
 		t.Fatalf("merged client CPU %v s, want 1.75", m.ClientCPUSeconds)
+	}
+	if m.MultiKeyGets != 7 || m.MultiKeyGetKeys != 19 {
+		t.Fatalf("merged multi-key gets %d with %d keys, want 7 with 19", m.MultiKeyGets, m.MultiKeyGetKeys)
 	}
 	if m.Nodes != 2 || m.Shard != "merged" || m.OpsPerSec != ra.OpsPerSec+rb.OpsPerSec || m.DurationSeconds != 3.0000005 {
 		t.Fatalf("merged run figures: nodes %d shard %s ops/s %v duration %v", m.Nodes, m.Shard, m.OpsPerSec,

@@ -53,6 +53,8 @@ type stats struct {
 	interval *hdr.Histogram // latencies since the last progress line, all commands
 	// intervalOps counts completed requests since the last progress line.
 	intervalOps uint64
+	// multiGets and multiKeys count the text multi-key gets sent and their keys.
+	multiGets, multiKeys uint64
 }
 
 func newStats() *stats { return &stats{interval: newHist()} }

@@ -331,7 +331,7 @@ func TestRun_MultiKeyGets(t *testing.T) {
 	defer cancel()
 	check := func(what string, r *Report) {
 		t.Helper()
-		if r.Ops != uint64(n) || r.Errors != 0 || r.Hits != hits || r.Skipped != 0 {
+		if r.Ops != uint64(n) || r.Errors != 0 || r.Hits != hits || r.Skipped != 0 || r.MultiKeyGetKeys > r.Ops {
 			t.Fatalf("%s: %d requests, %d errors, %d hits, %d skipped; want %d requests, %d hits", what, r.Ops,
 				r.Errors, r.Hits, r.Skipped, n, hits)
 		}
@@ -367,6 +367,10 @@ func TestRun_MultiKeyGets(t *testing.T) {
 			}
 			if want := map[int]int{4: 200, 1: 1, 2: 1}; !reflect.DeepEqual(keys, want) {
 				t.Fatalf("engine %s, pipeline %d: get requests by key count %v, want %v", engine, pipeline, keys, want)
+			}
+			if r.MultiKeyGets != 201 || r.MultiKeyGetKeys != 802 {
+				t.Fatalf("engine %s, pipeline %d: report says %d multi-key gets with %d keys, want 201 with 802",
+					engine, pipeline, r.MultiKeyGets, r.MultiKeyGetKeys)
 			}
 		}
 	}

@@ -320,6 +320,9 @@ func printReport(w io.Writer, r *replay.Report) {
 	}
 	fmt.Fprintf(w, "  requests   %d in %.2fs = %.0f ops/s (%d skipped)\n", r.Ops, r.DurationSeconds, r.OpsPerSec,
 		r.Skipped)
+	if r.MultiKeyGets > 0 {
+		fmt.Fprintf(w, "  multi-get  %d of those were keys of %d multi-key gets\n", r.MultiKeyGetKeys, r.MultiKeyGets)
+	}
 	fmt.Fprintf(w, "  errors     %d (%.2f%%)%s\n", r.Errors, 100*r.ErrorRatio, kinds(r.ErrorsByKind))
 	fmt.Fprintf(w, "  hit ratio  %.2f%% (recorded %.2f%%)\n", 100*r.HitRatio, 100*r.RecordedHitRatio)
 	fmt.Fprintf(w, "  latency    %s\n", latencyLine(r.LatencyUs))
