@@ -25,7 +25,7 @@ test: deps
 	$(GO) test -race -count=1 -timeout 15m ./...
 
 bench:
-	$(GO) test -run='^$$' -bench=. -benchmem ./mcproto/ ./profile/
+	$(GO) test -run='^$$' -bench=. -benchmem ./mcproto/ ./profile/ ./replay/
 
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
