@@ -26,6 +26,8 @@ import (
 // hand-back (the back channel) order the two.
 type evState struct {
 	lp      *loop       // the connection's loop, fixed when the connection starts
+	turns   *dialTurns  // its target's dial order, until its first dial is over (nil after)
+	turn    int         // its place in that order
 	starved atomic.Bool // the loop found no batch to take: the dispatcher wakes it after the next
 	back    chan int    // loop → goroutine: the session ended (an error kind) or all is done (-1)
 
@@ -69,6 +71,7 @@ func (c *conn) kick() {
 // requests as unavailable while the target cannot be reached.
 func (c *conn) runEv() {
 	defer c.flushCounts()
+	defer c.passTurn() // a connection that ends without dialing gives its turn up
 	for {
 		if c.ev.eof {
 			return
@@ -96,7 +99,11 @@ func (c *conn) dialEv() bool {
 	if now.Before(c.nextDial) {
 		return false
 	}
+	if c.ev.turns != nil {
+		c.ev.turns.wait(c.ev.turn, dialTurnWait)
+	}
 	nc, err := net.DialTimeout("tcp", c.addr, c.e.connectTimeout)
+	c.passTurn() // the server has queued the connection (or refused it): the next one may dial
 	// A connection that fails before answering waits before the next dial; one that answered resets the backoff
 	// when it ends (loop.end).
 	c.backoff = min(max(2*c.backoff, minBackoff), maxBackoff)
@@ -115,6 +122,14 @@ func (c *conn) dialEv() bool {
 	// From here the loop owns the connection, until it hands it back.
 	c.ev.lp.join(c)
 	return true
+}
+
+// passTurn ends c's turn in its target's dial order, once.
+func (c *conn) passTurn() {
+	if c.ev.turns != nil {
+		c.ev.turns.pass(c.ev.turn)
+		c.ev.turns = nil
+	}
 }
 
 // nextOp returns the next request to send, or nil when there is none: the input is closed, or (without block)

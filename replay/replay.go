@@ -96,6 +96,7 @@ type engine struct {
 
 	pool    sync.Pool
 	skipped atomic.Uint64
+	turns   []*dialTurns // by target: the order of event-loop connections' first dials (dialturn.go)
 }
 
 func (e *engine) now() int64 { return int64(time.Since(e.base)) }
@@ -126,7 +127,13 @@ func (e *engine) conn(k connKey) *conn {
 	e.wg.Add(1)
 	if e.ev != nil {
 		c.ev.back = make(chan int, 1)
-		c.ev.lp, c.ev.slot, c.ev.fd = e.ev.pick(len(e.all)-1), -1, -1
+		if e.turns[k.server] == nil {
+			e.turns[k.server] = &dialTurns{}
+		}
+		c.ev.turns = e.turns[k.server]
+		c.ev.turn = c.ev.turns.enroll()
+		// The target's j-th connection goes to loop j mod loops, and is accepted j-th (dialturn.go).
+		c.ev.lp, c.ev.slot, c.ev.fd = e.ev.pick(c.ev.turn), -1, -1
 		go func() {
 			defer e.wg.Done()
 			c.runEv()
@@ -325,6 +332,7 @@ func newEngine(ctx context.Context, cfg configs.Replay, override mcproto.Protoco
 		addrs:          addrs,
 		conns:          map[connKey]*conn{},
 		pin:            cfg.CPUAffinity,
+		turns:          make([]*dialTurns, len(addrs)),
 	}
 	if open {
 		e.inflightCap = openLoopInflight
