@@ -1,6 +1,6 @@
 # Shared helpers of the bench/*.sh scripts; source it after cd'ing to the repository root and setting NAME (the
 # script's name, for messages) and WORK_PREFIX. It creates $WORK (a temporary directory), kills every PID the
-# script adds to PIDS on exit, and defines require, free_port, wait_port, cpu_ticks and HZ.
+# script adds to PIDS on exit, and defines require, free_port, wait_port, cpu_ticks, memaslap_uniform_cnf and HZ.
 
 WORK=$(mktemp -d "/tmp/${WORK_PREFIX:-membench-bench}.XXXXXX")
 PIDS=()
@@ -47,3 +47,17 @@ cpu_ticks() {
 	awk '{ sub(/.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"
 }
 HZ=$(getconf CLK_TCK)
+
+# memaslap_uniform_cnf FILE: a memaslap configuration with the shape of membench's uniform preset: keys of 16 to
+# 64 bytes, values of 64 to 1024, 90% get / 10% set.
+memaslap_uniform_cnf() {
+	cat > "$1" <<'CNF'
+key
+16 64 1
+value
+64 1024 1
+cmd
+0 0.1
+1 0.9
+CNF
+}

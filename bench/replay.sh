@@ -35,59 +35,43 @@ THREADS=${THREADS:-2}
 MEMTIER=${MEMTIER:-$(command -v memtier_benchmark || true)}
 cd "$(dirname "$0")/.."
 
-for p in memcached memcaslap go python3; do
-	command -v "$p" >/dev/null || { echo "bench/replay.sh: $p not found (install it: sudo scripts/install-deps.sh)" >&2; exit 1; }
-done
+NAME=bench/replay.sh
+WORK_PREFIX=membench-replay
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
+require memcached memcaslap go python3
 
-TMP=$(mktemp -d)
-MC_PID=""
-cleanup() {
-	if [ -n "$MC_PID" ]; then kill "$MC_PID" 2>/dev/null || true; wait "$MC_PID" 2>/dev/null || true; fi
-	rm -rf "$TMP"
-}
-trap cleanup EXIT
+go build -o "$WORK/membench" ./cmd/membench
 
-go build -o "$TMP/membench" ./cmd/membench
-
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-USER_ARGS=()
-[ "$(id -u)" = 0 ] && USER_ARGS=(-u root)
-memcached -l 127.0.0.1 -p "$PORT" -U 0 -t 2 -m 512 "${USER_ARGS[@]}" &
+PORT=$(free_port)
+memcached -l 127.0.0.1 -p "$PORT" -U 0 -t 2 -m 512 -u "$(id -un)" &
 MC_PID=$!
-for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/"$PORT") 2>/dev/null && break; sleep 0.1; done
+PIDS+=("$MC_PID")
+wait_port "$PORT"
 ADDR=127.0.0.1:$PORT
 # The same workload shape for every tool: membench's uniform preset (keys of 16 to 64 bytes, values of 64 to 1024,
 # 90% get / 10% set, 100 000 keys); memaslap with the same ranges and mix (its configuration file); memtier with
 # the same values and mix, and keys of 40 bytes (a 35-byte prefix and the key number), the presets' mean.
-cat > "$TMP/memaslap.cnf" <<'CNF'
-key
-16 64 1
-value
-64 1024 1
-cmd
-0 0.1
-1 0.9
-CNF
+memaslap_uniform_cnf "$WORK/memaslap.cnf"
 MT_PREFIX=memtier-key-padded-to-the-mean-size
-HZ=$(getconf CLK_TCK)
 
-# cpu_of CMD...: runs CMD as the only child of a bash, its output to $TMP/out, and prints its CPU ticks
+# cpu_of CMD...: runs CMD as the only child of a bash, its output to $WORK/out, and prints its CPU ticks
 # (cutime + cstime of that bash, from /proc/PID/stat).
 cpu_of() {
-	bash -c '"$@" > "'"$TMP"'/out" 2> "'"$TMP"'/err"; read -ra s < /proc/$$/stat; echo $(( s[15] + s[16] ))' _ "$@"
+	bash -c '"$@" > "'"$WORK"'/out" 2> "'"$WORK"'/err"; read -ra s < /proc/$$/stat; echo $(( s[15] + s[16] ))' _ "$@"
 }
 # mc_ticks: memcached's utime + stime so far.
-mc_ticks() { read -ra s < "/proc/$MC_PID/stat"; echo $(( s[13] + s[14] )); }
+mc_ticks() { cpu_ticks "$MC_PID"; }
 
-# Each run appends "tool conns depth ops ops_per_sec tool_ticks memcached_ticks measured_cpu_seconds" to $TMP/runs
+# Each run appends "tool conns depth ops ops_per_sec tool_ticks memcached_ticks measured_cpu_seconds" to $WORK/runs
 # (the last only for membench: its report's client_cpu_seconds, the measured run without the warmup).
 run_memcaslap() {
 	local c=$1 m0 t
 	m0=$(mc_ticks)
-	t=$(cpu_of timeout $((DUR + 30)) memcaslap -s "$ADDR" -T "$THREADS" -c "$c" -F "$TMP/memaslap.cnf" -t "${DUR}s")
+	t=$(cpu_of timeout $((DUR + 30)) memcaslap -s "$ADDR" -T "$THREADS" -c "$c" -F "$WORK/memaslap.cnf" -t "${DUR}s")
 	awk -v c="$c" -v t="$t" -v m="$(( $(mc_ticks) - m0 ))" '/^Run time:/ {
 		for (i = 1; i <= NF; i++) { if ($i == "Ops:") ops = $(i+1); if ($i == "TPS:") tps = $(i+1) }
-		print "memcaslap", c, 1, ops, tps, t, m, "-" }' "$TMP/out" >> "$TMP/runs"
+		print "memcaslap", c, 1, ops, tps, t, m, "-" }' "$WORK/out" >> "$WORK/runs"
 }
 run_memtier() {
 	local c=$1 m0 t
@@ -95,19 +79,19 @@ run_memtier() {
 	t=$(cpu_of timeout $((DUR + 30)) "$MEMTIER" -s 127.0.0.1 -p "$PORT" -P memcache_text -t "$THREADS" \
 		-c $((c / THREADS)) --pipeline=1 --ratio=1:9 --data-size-range=64-1024 --key-prefix="$MT_PREFIX" \
 		--key-pattern=R:R --key-minimum=1 --key-maximum=100000 \
-		--test-time="$DUR" --hide-histogram --json-out-file="$TMP/memtier.json")
+		--test-time="$DUR" --hide-histogram --json-out-file="$WORK/memtier.json")
 	python3 -c 'import json,sys; a=json.load(open(sys.argv[1]))["ALL STATS"]["Totals"]; print("memtier_benchmark", sys.argv[2], 1, a["Count"], a["Ops/sec"], sys.argv[3], sys.argv[4], "-")' \
-		"$TMP/memtier.json" "$c" "$t" "$(( $(mc_ticks) - m0 ))" >> "$TMP/runs"
+		"$WORK/memtier.json" "$c" "$t" "$(( $(mc_ticks) - m0 ))" >> "$WORK/runs"
 }
 run_membench() {
 	local engine=$1 c=$2 d=$3 name=membench-$1 m0 t
 	local args=(--engine "$engine")
 	if [ "$engine" = eventloop-bound ]; then args=(--engine eventloop --cpu-affinity); fi
 	m0=$(mc_ticks)
-	t=$(cpu_of timeout $((DUR + 60)) "$TMP/membench" replay --workload uniform --target "$ADDR" "${args[@]}" \
+	t=$(cpu_of timeout $((DUR + 60)) "$WORK/membench" replay --workload uniform --target "$ADDR" "${args[@]}" \
 		--connections "$c" --pipeline "$d" --duration "${DUR}s" --warmup --max-error-ratio 1 --json)
 	python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); print(sys.argv[2], sys.argv[3], sys.argv[4], r["ops"], r["ops_per_sec"], sys.argv[5], sys.argv[6], r["client_cpu_seconds"])' \
-		"$TMP/out" "$name" "$c" "$d" "$t" "$(( $(mc_ticks) - m0 ))" >> "$TMP/runs"
+		"$WORK/out" "$name" "$c" "$d" "$t" "$(( $(mc_ticks) - m0 ))" >> "$WORK/runs"
 }
 
 if [ -n "$MEMTIER" ]; then
@@ -134,7 +118,7 @@ for r in $(seq "$ROUNDS"); do
 	done
 done
 
-python3 - "$TMP/runs" "$HZ" "$ROUNDS" "$DUR" <<'EOF'
+python3 - "$WORK/runs" "$HZ" "$ROUNDS" "$DUR" <<'EOF'
 import statistics, sys
 runs, hz, rounds, dur = sys.argv[1], float(sys.argv[2]), sys.argv[3], sys.argv[4]
 groups = {}

@@ -23,42 +23,27 @@ WINDOW=${WINDOW:-4}
 ROUNDS=${ROUNDS:-3}
 CONNS=${CONNS:-16}
 THREADS=${THREADS:-2}
+MC_PID=""
 cd "$(dirname "$0")/.."
 
-for p in memcached memcaslap go python3; do
-	command -v "$p" >/dev/null || { echo "bench/steady.sh: $p not found (install it: sudo scripts/install-deps.sh)" >&2; exit 1; }
-done
+NAME=bench/steady.sh
+WORK_PREFIX=membench-steady
+# shellcheck source=bench/lib.sh
+source bench/lib.sh
+require memcached memcaslap go python3
 if [ $((SKIP + WINDOW + 1)) -gt "$DUR" ]; then
 	echo "bench/steady.sh: DUR must exceed SKIP + WINDOW by a second at least" >&2
 	exit 1
 fi
 
-TMP=$(mktemp -d)
-MC_PID=""
-TOOL_PID=""
-cleanup() {
-	for p in $TOOL_PID $MC_PID; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
-	rm -rf "$TMP"
-}
-trap cleanup EXIT
-
-go build -o "$TMP/membench" ./cmd/membench
-PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-USER_ARGS=()
-[ "$(id -u)" = 0 ] && USER_ARGS=(-u root)
-memcached -l 127.0.0.1 -p "$PORT" -U 0 -t 2 -m 512 "${USER_ARGS[@]}" &
+go build -o "$WORK/membench" ./cmd/membench
+PORT=$(free_port)
+memcached -l 127.0.0.1 -p "$PORT" -U 0 -t 2 -m 512 -u "$(id -un)" &
 MC_PID=$!
-for _ in $(seq 50); do (exec 3<>/dev/tcp/127.0.0.1/"$PORT") 2>/dev/null && break; sleep 0.1; done
+PIDS+=("$MC_PID")
+wait_port "$PORT"
 ADDR=127.0.0.1:$PORT
-cat > "$TMP/memaslap.cnf" <<'CNF'
-key
-16 64 1
-value
-64 1024 1
-cmd
-0 0.1
-1 0.9
-CNF
+memaslap_uniform_cnf "$WORK/memaslap.cnf"
 
 # served: memcached's cmd_get + cmd_set so far (three tries).
 served() {
@@ -81,45 +66,43 @@ EOF
 	done
 	return 1
 }
-ticks() {
-	local s
-	read -ra s 2>/dev/null < "/proc/$1/stat" || return 0 # ended: prints nothing
-	echo $(( s[13] + s[14] ))
-}
+# ticks PID: cpu_ticks of the tool, or nothing once it has ended.
+ticks() { cpu_ticks "$1" 2>/dev/null || true; }
 
 # measure NAME CMD...: runs CMD, samples the middle of its run, appends "NAME ops_per_sec cpu_us_per_op".
 measure() {
 	local name=$1 t0 t1 o0 o1
 	shift
-	"$@" > "$TMP/out" 2>&1 &
+	"$@" > "$WORK/out" 2>&1 &
 	TOOL_PID=$!
+	PIDS=("$MC_PID" "$TOOL_PID")
 	sleep "$SKIP"
 	o0=$(served); t0=$(ticks "$TOOL_PID")
 	sleep "$WINDOW"
 	o1=$(served); t1=$(ticks "$TOOL_PID")
 	local rc=0
 	wait "$TOOL_PID" || rc=$?
-	TOOL_PID=""
+	PIDS=("$MC_PID")
 	if [ -z "$t0" ] || [ -z "$t1" ] || [ "$o1" -le "$o0" ]; then
 		echo "bench/steady.sh: $name ended (status $rc) or stalled before its window; its output:" >&2
-		tail -5 "$TMP/out" >&2
+		tail -5 "$WORK/out" >&2
 		return
 	fi
 	python3 -c 'import sys, os
 n, o, t, hz, w = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), os.sysconf("SC_CLK_TCK"), float(sys.argv[4])
-print(n, o / w, t / hz * 1e6 / o)' "$name" $((o1 - o0)) $((t1 - t0)) "$WINDOW" >> "$TMP/runs"
+print(n, o / w, t / hz * 1e6 / o)' "$name" $((o1 - o0)) $((t1 - t0)) "$WINDOW" >> "$WORK/runs"
 }
 
-MB=("$TMP/membench" replay --workload uniform --target "$ADDR" --connections "$CONNS" --pipeline 1
+MB=("$WORK/membench" replay --workload uniform --target "$ADDR" --connections "$CONNS" --pipeline 1
 	--duration "${DUR}s" --warmup --max-error-ratio 1)
 for r in $(seq "$ROUNDS"); do
 	echo "round $r/$ROUNDS…" >&2
-	measure memcaslap memcaslap -s "$ADDR" -T "$THREADS" -c "$CONNS" -F "$TMP/memaslap.cnf" -t "${DUR}s"
+	measure memcaslap memcaslap -s "$ADDR" -T "$THREADS" -c "$CONNS" -F "$WORK/memaslap.cnf" -t "${DUR}s"
 	measure membench-eventloop "${MB[@]}" --engine eventloop
 	measure membench-eventloop-bound "${MB[@]}" --engine eventloop --cpu-affinity
 done
 
-python3 - "$TMP/runs" "$ROUNDS" "$CONNS" <<'EOF'
+python3 - "$WORK/runs" "$ROUNDS" "$CONNS" <<'EOF'
 import statistics, sys
 runs, rounds, conns = sys.argv[1], sys.argv[2], sys.argv[3]
 g = {}

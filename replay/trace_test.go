@@ -20,15 +20,30 @@ import (
 	"github.com/membench/membench/replay/workload"
 )
 
-// writeTrace writes a profile holding every command replay sends, in each protocol, with noreply and quiet
-// variants, on three connections (text, meta, binary), plus commands replay skips.
-func writeTrace(t *testing.T) (path string, events int) {
+// writeProfile writes evs, as given, to a profile named name in a temporary directory and returns its path.
+func writeProfile(t *testing.T, name string, evs []profile.Event) string {
 	t.Helper()
-	path = filepath.Join(t.TempDir(), "all.mbp")
+	path := filepath.Join(t.TempDir(), name)
 	w, err := profile.NewWriter(path, profile.Header{Mode: "test"}, profile.WriterOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
+	for i := range evs {
+		if err := w.Write(&evs[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// writeTrace writes a profile holding every command replay sends, in each protocol, with noreply and quiet
+// variants, on three connections (text, meta, binary), plus commands replay skips.
+func writeTrace(t *testing.T) (path string, events int) {
+	t.Helper()
+	var evs []profile.Event
 	tm := int64(1_700_000_000) * 1e9
 	add := func(conn uint64, p mcproto.Protocol, c mcproto.Command, key uint64, vs uint32, quiet, noreply bool) {
 		tm += 50_000
@@ -37,10 +52,7 @@ func writeTrace(t *testing.T) (path string, events int) {
 		if c.HasKey() {
 			ev.KeyHash, ev.KeySize = workload.Mix64(key), uint16(8+key%40)
 		}
-		if err := w.Write(&ev); err != nil {
-			t.Fatal(err)
-		}
-		events++
+		evs = append(evs, ev)
 	}
 	for k := uint64(1); k <= 40; k++ {
 		for _, c := range []mcproto.Command{mcproto.CmdSet, mcproto.CmdGet, mcproto.CmdGets, mcproto.CmdGat,
@@ -71,10 +83,7 @@ func writeTrace(t *testing.T) (path string, events int) {
 	add(3, mcproto.ProtoBinary, mcproto.CmdStats, 0, 0, false, false)
 	add(1, mcproto.ProtoText, mcproto.CmdQuit, 0, 0, false, false)     // skipped
 	add(1, mcproto.ProtoText, mcproto.CmdShutdown, 0, 0, false, false) // skipped
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return path, events
+	return writeProfile(t, "all.mbp", evs), len(evs)
 }
 
 func traceConfig(path string, targets ...string) configs.Replay {
@@ -215,11 +224,7 @@ func TestRun_SameSeedSameBytes(t *testing.T) {
 // share one prefix, four prefixes in all.
 func TestRun_Namespaces(t *testing.T) {
 	mc := mctest.StartMemcached(t, "-m", "64")
-	path := filepath.Join(t.TempDir(), "ns.mbp")
-	w, err := profile.NewWriter(path, profile.Header{Mode: "test"}, profile.WriterOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	var evs []profile.Event
 	tm := int64(1_700_000_000) * 1e9
 	for i := uint64(0); i < 400; i++ {
 		k := i % 100
@@ -227,13 +232,9 @@ func TestRun_Namespaces(t *testing.T) {
 		ev := profile.Event{Time: tm, Conn: 1, Proto: mcproto.ProtoText, Cmd: mcproto.CmdGet,
 			Status: mcproto.StatusHit, KeyHash: workload.Mix64(k + 1), KeySize: uint16(workload.MinNSKeyLen + k%30),
 			NSHash: workload.Mix64(k%4 + 1000), ValueSize: 50, Upstream: -1}
-		if err := w.Write(&ev); err != nil {
-			t.Fatal(err)
-		}
+		evs = append(evs, ev)
 	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
+	path := writeProfile(t, "ns.mbp", evs)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	rl := newRelay(t, mc.Addr)
@@ -272,20 +273,13 @@ func TestRun_Namespaces(t *testing.T) {
 // returns the path, the event count and the hits a replay should see.
 func writeMultiGets(t *testing.T) (path string, events int, hits uint64) {
 	t.Helper()
-	path = filepath.Join(t.TempDir(), "multi.mbp")
-	w, err := profile.NewWriter(path, profile.Header{Mode: "test"}, profile.WriterOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	var evs []profile.Event
 	tm := int64(1_700_000_000) * 1e9
 	add := func(ev profile.Event) {
 		tm += 10_000
 		ev.Time, ev.Proto, ev.Upstream, ev.KeySize = tm, mcproto.ProtoText, -1, uint16(10+ev.KeyHash%30)
 		ev.KeyHash = workload.Mix64(ev.KeyHash)
-		if err := w.Write(&ev); err != nil {
-			t.Fatal(err)
-		}
-		events++
+		evs = append(evs, ev)
 	}
 	for k := uint64(0); k < 100; k++ {
 		add(profile.Event{Conn: 1, Cmd: mcproto.CmdSet, Status: mcproto.StatusStored, KeyHash: k, ValueSize: 40})
@@ -314,10 +308,7 @@ func writeMultiGets(t *testing.T) (path string, events int, hits uint64) {
 			KeyIndex: i, KeyCount: 4})
 		hits++
 	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return path, events, hits
+	return writeProfile(t, "multi.mbp", evs), len(evs), hits
 }
 
 // TestRun_MultiKeyGets replays recorded multi-key gets, two connections' interleaved: on the wire each is one
@@ -403,11 +394,7 @@ func TestRun_MultiKeyGets(t *testing.T) {
 // recorded, in the text protocol and converted to meta and binary.
 func TestRun_Cas(t *testing.T) {
 	mc := mctest.StartMemcached(t, "-m", "64")
-	path := filepath.Join(t.TempDir(), "cas.mbp")
-	w, err := profile.NewWriter(path, profile.Header{Mode: "test"}, profile.WriterOptions{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	var evs []profile.Event
 	tm := int64(1_700_000_000) * 1e9
 	const n = 50
 	for k := uint64(1); k <= n; k++ {
@@ -418,16 +405,11 @@ func TestRun_Cas(t *testing.T) {
 			{mcproto.CmdCas, mcproto.StatusStored}, {mcproto.CmdGets, mcproto.StatusHit},
 			{mcproto.CmdSet, mcproto.StatusStored}, {mcproto.CmdCas, mcproto.StatusExists}} {
 			tm += 10_000
-			ev := profile.Event{Time: tm, Conn: k % 3, Proto: mcproto.ProtoText, Cmd: s.cmd, Status: s.st,
-				KeyHash: workload.Mix64(k), KeySize: uint16(10 + k), ValueSize: uint32(20 + k), Upstream: -1}
-			if err := w.Write(&ev); err != nil {
-				t.Fatal(err)
-			}
+			evs = append(evs, profile.Event{Time: tm, Conn: k % 3, Proto: mcproto.ProtoText, Cmd: s.cmd, Status: s.st,
+				KeyHash: workload.Mix64(k), KeySize: uint16(10 + k), ValueSize: uint32(20 + k), Upstream: -1})
 		}
 	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
+	path := writeProfile(t, "cas.mbp", evs)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	for _, proto := range []string{"", "meta", "binary"} {
