@@ -63,6 +63,10 @@ type Replay struct {
 	// on the benchmark machine it was ahead in some runs and behind in others (docs/BENCHMARKS.md), and a bound
 	// loop cannot move away from a CPU that other work needs.
 	CPUAffinity bool `toml:"cpu_affinity"`
+	// SchedBatch runs the event loops' threads under SCHED_BATCH (Linux), so that a loop woken by a response does
+	// not preempt the thread it wakes on, which on a machine shared with the server is often the server's. On by
+	// default: on the benchmark machine it cut CPU per request by about a tenth at depth 1 (docs/BENCHMARKS.md).
+	SchedBatch bool `toml:"sched_batch"`
 	// Protocol overrides the recorded protocol: "", "text", "meta" or "binary". Presets default to text.
 	Protocol string `toml:"protocol"`
 
@@ -117,6 +121,7 @@ func DefaultReplay() Replay {
 		Hash:                "fnv1a_64",
 		Pipeline:            16,
 		Engine:              EngineAuto,
+		SchedBatch:          true,
 		Speed:               "1",
 		Loop:                "1",
 		Arrivals:            ArrivalsPoisson,

@@ -88,3 +88,66 @@ func TestEvClient_CPUAffinity(t *testing.T) {
 		t.Fatalf("%d threads still bound after the loops stopped", got)
 	}
 }
+
+// batchThreads counts the process's threads under SCHED_BATCH (policy 3, field 41 of /proc/PID/task/TID/stat).
+func batchThreads(t *testing.T) int {
+	t.Helper()
+	paths, err := filepath.Glob("/proc/self/task/*/stat")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, p := range paths {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			continue // the thread ended
+		}
+		// Fields after the ")" that ends the command name start at field 3.
+		f := strings.Fields(string(b[strings.LastIndexByte(string(b), ')')+1:]))
+		if len(f) < 39 {
+			t.Fatalf("%s: %d fields", p, len(f)+2)
+		}
+		if f[41-3] == "3" {
+			n++
+		}
+	}
+	return n
+}
+
+// TestEvClient_SchedBatch starts the event loops with and without sched_batch: with it, each loop's thread runs
+// under SCHED_BATCH while the loops run, and goes back to the runtime under its previous policy.
+func TestEvClient_SchedBatch(t *testing.T) {
+	if n := batchThreads(t); n != 0 {
+		t.Fatalf("%d threads under SCHED_BATCH before the test", n)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	for _, batch := range []bool{false, true} {
+		h, err := startEvClient(&engine{batch: batch}, log)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := 0
+		if batch {
+			want = len(h.loops)
+		}
+		got := batchThreads(t)
+		for deadline := time.Now().Add(5 * time.Second); got != want && time.Now().Before(deadline); got = batchThreads(t) {
+			time.Sleep(10 * time.Millisecond)
+		}
+		during := threads(t)
+		h.close()
+		if got != want {
+			t.Fatalf("batch %v: %d threads under SCHED_BATCH, want %d", batch, got, want)
+		}
+		if after := threads(t); after < during {
+			t.Fatalf("batch %v: %d threads while the loops ran, %d after: loop threads ended", batch, during, after)
+		}
+	}
+	got := batchThreads(t)
+	for deadline := time.Now().Add(5 * time.Second); got != 0 && time.Now().Before(deadline); got = batchThreads(t) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if got != 0 {
+		t.Fatalf("%d threads still under SCHED_BATCH after the loops stopped", got)
+	}
+}

@@ -88,6 +88,7 @@ type engine struct {
 	open           bool      // open loop: the measured duration ends at the last send, not the last response
 	ev             *evClient // closed loop on event loops; nil: a goroutine per connection
 	pin            bool      // bind each event loop to a CPU
+	batch          bool      // run event loops under SCHED_BATCH
 
 	mu    sync.Mutex
 	conns map[connKey]*conn
@@ -332,6 +333,7 @@ func newEngine(ctx context.Context, cfg configs.Replay, override mcproto.Protoco
 		addrs:          addrs,
 		conns:          map[connKey]*conn{},
 		pin:            cfg.CPUAffinity,
+		batch:          cfg.SchedBatch,
 		turns:          make([]*dialTurns, len(addrs)),
 	}
 	if open {

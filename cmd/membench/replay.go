@@ -45,6 +45,7 @@ Flags (override the config file):
   --engine E               closed-loop client: eventloop (epoll loops, one per CPU) or goroutine (default
                            auto: eventloop on Linux up to --pipeline 4, else goroutine)
   --cpu-affinity           bind each event loop to one CPU, as memcaslap binds its threads
+  --sched-batch=false      event loops under normal scheduling, not SCHED_BATCH (default true)
   --protocol P             send everything as text, meta or binary (default: as recorded)
   --speed X|max            trace timing: X times the recorded speed, or max for closed loop (default 1)
   --loop N|forever         replay the trace N times (default 1)
@@ -95,6 +96,7 @@ func replayConfig(args []string, stdout io.Writer) (configs.Replay, replayArgs, 
 		pipeline   = fs.Int("pipeline", 0, "")
 		engine     = fs.String("engine", "", "")
 		affinity   = fs.Bool("cpu-affinity", false, "")
+		batch      = fs.Bool("sched-batch", true, "")
 		protocol   = fs.String("protocol", "", "")
 		speed      = fs.String("speed", "", "")
 		loop       = fs.String("loop", "", "")
@@ -139,6 +141,7 @@ func replayConfig(args []string, stdout io.Writer) (configs.Replay, replayArgs, 
 	apply(set, "protocol", &cfg.Protocol, *protocol)
 	apply(set, "engine", &cfg.Engine, *engine)
 	apply(set, "cpu-affinity", &cfg.CPUAffinity, *affinity)
+	apply(set, "sched-batch", &cfg.SchedBatch, *batch)
 	apply(set, "speed", &cfg.Speed, *speed)
 	apply(set, "loop", &cfg.Loop, *loop)
 	apply(set, "arrivals", &cfg.Arrivals, *arrivals)
