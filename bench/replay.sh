@@ -12,7 +12,7 @@
 # memaslap keeps one request in flight per connection (-c connections, no pipelining), so the comparison is at
 # depth 1; both membench engines are shown there (--engine eventloop, the default; the same with --cpu-affinity,
 # its loops bound to CPUs as memaslap binds its threads; and goroutine), and four extra rows (both engines at
-# depths 4 and 16) show what pipelining adds and where --engine auto switches from event loops to goroutines.
+# depths 4 and 16) show what pipelining adds (bench/engines.sh compares the engines at more depths).
 # memtier_benchmark joins at depth 1 when MEMTIER points at a local build. Every tool runs the same workload
 # shape: 90% get / 10% set, keys of 16 to 64 bytes and values of 64 to 1024 (membench's "uniform" preset over
 # 100 000 keys, with a warmup so that gets hit; memaslap with those ranges in its configuration file, setting each

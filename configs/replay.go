@@ -56,8 +56,8 @@ type Replay struct {
 	Pipeline int `toml:"pipeline"`
 	// Engine is how closed-loop connections are served: "eventloop" (event loops, one OS thread per CPU, each
 	// waiting in epoll_wait for its connections; Linux), "goroutine" (one goroutine per connection), or "auto"
-	// (event loops on Linux up to pipeline 4, goroutines when pipelined deeper; see docs/WORKLOADS.md). Open-loop
-	// runs always use goroutines, which sleep until each request's intended time.
+	// (event loops on Linux, goroutines elsewhere; see docs/WORKLOADS.md). Open-loop runs always use goroutines,
+	// which sleep until each request's intended time.
 	Engine string `toml:"engine"`
 	// CPUAffinity binds each event loop's thread to one CPU, as memcaslap binds its threads. Off by default:
 	// on the benchmark machine it was ahead in some runs and behind in others (docs/BENCHMARKS.md), and a bound

@@ -351,19 +351,16 @@ func newEngine(ctx context.Context, cfg configs.Replay, override mcproto.Protoco
 	return e, nil
 }
 
-// autoEventLoopDepth is the deepest pipeline at which "auto" picks event loops. bench/replay.sh and the runs in
-// docs/BENCHMARKS.md put event loops ahead of goroutines at depths 1 and 4 and behind them at 16, where a
-// goroutine per connection gets more responses per wake-up.
-const autoEventLoopDepth = 4
-
 // useEventLoop reports whether a closed-loop run with cfg uses event loops: when asked for, or with "auto" on
-// Linux up to autoEventLoopDepth.
+// Linux. Before the loops ran under SCHED_BATCH, goroutines were ahead of them from a pipeline depth of about 16
+// and "auto" switched there; since, the loops have been ahead at every depth measured, 1 to 128, with 4, 16 and 64
+// connections (docs/BENCHMARKS.md).
 func useEventLoop(cfg configs.Replay) bool {
 	switch cfg.Engine {
 	case configs.EngineEventLoop:
 		return true
 	case configs.EngineAuto:
-		return haveEventLoops && cfg.Pipeline <= autoEventLoopDepth
+		return haveEventLoops
 	}
 	return false
 }

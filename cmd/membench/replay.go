@@ -43,7 +43,7 @@ Flags (override the config file):
   --connections N          fold onto N client connections (default: one per recorded connection; 4 synthetic)
   --pipeline N             requests in flight per connection in closed loop (default 16)
   --engine E               closed-loop client: eventloop (epoll loops, one per CPU) or goroutine (default
-                           auto: eventloop on Linux up to --pipeline 4, else goroutine)
+                           auto: eventloop on Linux, else goroutine)
   --cpu-affinity           bind each event loop to one CPU, as memcaslap binds its threads
   --sched-batch=false      event loops under normal scheduling, not SCHED_BATCH (default true)
   --protocol P             send everything as text, meta or binary (default: as recorded)
