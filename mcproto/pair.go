@@ -201,6 +201,7 @@ func (p *Pairer) Request(r *Request, t int64) {
 	var e pending
 	pr := &e.pair
 	pr.Proto, pr.Cmd, pr.Opcode = r.Proto, r.Cmd, r.Opcode
+	pr.Op = opOf(r)
 	pr.Quiet, pr.Noreply = r.Quiet, r.Noreply
 	pr.Flags, pr.Opaque, pr.Conn, pr.ReqTime = r.Flags, r.Opaque, p.Conn, t
 	pr.Upstream = -1
@@ -254,6 +255,41 @@ func (p *Pairer) Request(r *Request, t int64) {
 		}
 		p.push(&e)
 	}
+}
+
+// opOf returns the operation r performs (Pair.Op).
+func opOf(r *Request) Command {
+	switch r.Proto {
+	case ProtoMeta:
+		switch r.Cmd {
+		case CmdMetaSet:
+			if r.HasCas {
+				return CmdCas
+			}
+			switch r.Mode { // memcached takes either case
+			case 'E', 'e':
+				return CmdAdd
+			case 'A', 'a':
+				return CmdAppend
+			case 'P', 'p':
+				return CmdPrepend
+			case 'R', 'r':
+				return CmdReplace
+			}
+		case CmdMetaGet:
+			if r.HasMetaFlag('c') {
+				if r.HasMetaFlag('T') {
+					return CmdGats
+				}
+				return CmdGets
+			}
+		}
+	case ProtoBinary:
+		if r.HasCas && (r.Cmd == CmdSet || r.Cmd == CmdReplace) {
+			return CmdCas
+		}
+	}
+	return r.Cmd
 }
 
 func isMultiLine(r *Request) bool {

@@ -34,6 +34,9 @@ func runPairs(t *testing.T, reqs, resps string, keys []string) ([]string, Pairer
 		if p.KeyCount != 0 {
 			s += fmt.Sprintf(" %d/%d", p.KeyIndex, p.KeyCount) // a key of a multi-key get
 		}
+		if p.Op != p.Cmd {
+			s += " op=" + p.Op.String() // the operation a meta or binary request performs
+		}
 		out = append(out, s)
 	}}
 	var rp RequestParser
@@ -104,10 +107,17 @@ func TestPairing(t *testing.T) {
 	f("mg a v q k\r\nmg b v q k\r\nmn\r\n", "VA 1 kb\r\nx\r\nMN\r\n", "mg a miss 0", "mg b hit 1", "mn - ok 0")
 	// Quiet sets: HD suppressed, NS returned.
 	f("ms a 1 q O1\r\nx\r\nms b 1 q ME O2\r\ny\r\nmn\r\n", "NS O2\r\nMN\r\n", "ms a stored 1",
-		"ms b not_stored 1", "mn - ok 0")
+		"ms b not_stored 1 op=add", "mn - ok 0")
 	// Without opaque or k the answer goes to the first quiet request that could have sent it.
-	f("ms a 1 q\r\nx\r\nms b 1 q ME\r\ny\r\nmn\r\n", "NS\r\nMN\r\n", "ms a not_stored 1", "ms b stored 1",
-		"mn - ok 0")
+	f("ms a 1 q\r\nx\r\nms b 1 q ME\r\ny\r\nmn\r\n", "NS\r\nMN\r\n", "ms a not_stored 1",
+		"ms b stored 1 op=add", "mn - ok 0")
+	// Meta requests that perform a classic operation carry it in Op: ms with C is a cas, with a mode an add,
+	// append, prepend or replace (either case); mg with c is a gets, with c and T a gats.
+	f("ms a 1 C5\r\nx\r\nms a 1 MA\r\ny\r\nms a 1 Mp\r\nz\r\nms a 1 MR C6\r\nw\r\nms a 1 MS\r\nv\r\n"+
+		"mg a c v\r\nmg a v c T10\r\nmg a v T10\r\n",
+		"EX\r\nHD\r\nHD\r\nNF\r\nHD\r\nVA 1 c7\r\nx\r\nVA 1 c7\r\nx\r\nVA 1\r\nx\r\n",
+		"ms a exists 1 op=cas", "ms a stored 1 op=append", "ms a stored 1 op=prepend", "ms a not_found 1 op=cas",
+		"ms a stored 1", "mg a hit 1 op=gets", "mg a hit 1 op=gats", "mg a hit 1")
 	// Non-quiet meta.
 	f("ms a 1 T0\r\nx\r\nmg a s v\r\nmd a\r\nmd a\r\nma k\r\nme a\r\n",
 		"HD\r\nVA 1 s1\r\nx\r\nHD\r\nNF\r\nNF\r\nEN\r\n",
@@ -123,6 +133,12 @@ func TestPairing(t *testing.T) {
 	f(binReq(binSetQ, "a", setExt, "xx", 1)+binReq(binAddQ, "b", setExt, "y", 2)+binReq(binNoop, "", "", "", 3),
 		binResp(binAddQ, BinStatusKeyExists, "", "", "", 2)+binResp(binNoop, 0, "", "", "", 3),
 		"set a stored 2", "add b exists 1", "noop - ok 0")
+	// Binary set and replace with a cas value are cas operations; without one, and add with one, they are not.
+	f(binCas(binReq(binSet, "a", setExt, "xx", 4), 9)+binCas(binReq(binReplace, "b", setExt, "y", 5), 9)+
+		binReq(binSet, "c", setExt, "z", 6)+binCas(binReq(binAdd, "d", setExt, "z", 7), 9),
+		binResp(binSet, BinStatusKeyExists, "", "", "", 4)+binResp(binReplace, 0, "", "", "", 5)+
+			binResp(binSet, 0, "", "", "", 6)+binResp(binAdd, BinStatusKeyExists, "", "", "", 7),
+		"set a exists 2 op=cas", "replace b stored 1 op=cas", "set c stored 1", "add d exists 1")
 	// Binary stat: several responses, one pair.
 	f(binReq(binStat, "", "", "", 9)+binReq(binGet, "c", "", "", 10),
 		binResp(binStat, 0, "pid", "", "1", 9)+binResp(binStat, 0, "uptime", "", "2", 9)+binResp(binStat, 0, "", "", "", 9)+

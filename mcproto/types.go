@@ -191,8 +191,14 @@ func ParseStatus(s string) (Status, bool) {
 // Pair is one request matched with its response, per key for multi-key gets. It holds no key bytes: KeyHash is
 // whatever the Pairer's hash function returned for the key (the recorder's keyed SipHash).
 type Pair struct {
-	Proto   Protocol
-	Cmd     Command
+	Proto Protocol
+	Cmd   Command
+	// Op is the operation the request performs, in the command that names it in the text protocol, where that
+	// differs from Cmd: a meta ms with a C flag is a cas, with mode E, A, P or R an add, append, prepend or replace;
+	// a meta mg with a c flag is a gets (a gats with a T flag); a binary set or replace that carries a cas value is
+	// a cas. Otherwise Op is Cmd. Recordings keep Op (profile.FromPair), so that a replay sends the same operation;
+	// pairing itself goes by Cmd.
+	Op      Command
 	Opcode  uint8 // binary opcode, 0 otherwise
 	Status  Status
 	Quiet   bool   // meta q flag or binary quiet opcode

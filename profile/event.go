@@ -31,13 +31,14 @@ type Event struct {
 }
 
 // FromPair converts a pairing result into an Event. The pair's KeyHash and NSHash must come from the
-// Anonymizer (mcproto's Pairer calls it as its KeyHasher).
+// Anonymizer (mcproto's Pairer calls it as its KeyHasher). The event's command is the operation (Pair.Op): a
+// meta cas is recorded as a cas, with the meta protocol.
 func FromPair(p *mcproto.Pair) Event {
 	ev := Event{
 		Time:      p.ReqTime,
 		Conn:      p.Conn,
 		Proto:     p.Proto,
-		Cmd:       p.Cmd,
+		Cmd:       p.Op,
 		Status:    p.Status,
 		Noreply:   p.Noreply,
 		Quiet:     p.Quiet,
@@ -53,6 +54,9 @@ func FromPair(p *mcproto.Pair) Event {
 	}
 	if p.HasTTL {
 		ev.TTL = p.Exptime
+	}
+	if p.Op == mcproto.CmdUnknown { // a Pair not made by a Pairer
+		ev.Cmd = p.Cmd
 	}
 	return ev
 }

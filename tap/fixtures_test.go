@@ -60,7 +60,7 @@ func expectMeta() []string {
 	return []string{
 		"c1 meta ms stored " + k("m:a") + " v3 f5",
 		"c1 meta ms stored " + k("m:b") + " v2",
-		"c1 meta ms not_stored " + k("m:c") + " v1",
+		"c1 meta append not_stored " + k("m:c") + " v1", // ms in append mode (MA): recorded as the append it is
 		"c1 meta mg hit " + k("m:a") + " v3 f5",
 		"c1 meta mg miss " + k("m:nope"),
 		"c1 meta mg hit " + k("m:b") + " v2",

@@ -337,6 +337,30 @@ func rpClient(addr, proto string, n int) error {
 				fmt.Fprintf(c.w, "ms %s %d q O3\r\n%s\r\nmn\r\n", k, len(v), v)
 				c.w.Flush()
 				err = c.untilLine("MN")
+			case p < 0.94:
+				// Compare and swap in meta: mg with c (recorded as a gets), then ms with C (a cas).
+				fmt.Fprintf(c.w, "mg %s c v\r\n", k)
+				c.w.Flush()
+				var l string
+				if l, err = c.line(); err != nil || !strings.HasPrefix(l, "VA ") {
+					break
+				}
+				if _, err = c.line(); err != nil {
+					break
+				}
+				var size int
+				var cas string
+				if _, err = fmt.Sscanf(l, "VA %d c%s", &size, &cas); err != nil {
+					break
+				}
+				v := value(k)
+				fmt.Fprintf(c.w, "ms %s %d C%s\r\n%s\r\n", k, len(v), cas, v)
+				c.w.Flush()
+				_, err = c.line()
+			case p < 0.96:
+				fmt.Fprintf(c.w, "ms %s 4 MA\r\nmore\r\n", logKey(uint64(i))) // append mode
+				c.w.Flush()
+				_, err = c.line()
 			default:
 				fmt.Fprintf(c.w, "md %s\r\n", k)
 				c.w.Flush()
@@ -472,6 +496,11 @@ func TestReplay_TraceFidelity(t *testing.T) {
 		sb.HitRatio, sb.Commands, sb.Protocols)
 	if !reflect.DeepEqual(sa.Commands, sb.Commands) {
 		t.Errorf("command mix differs:\n%v\n%v", sa.Commands, sb.Commands)
+	}
+	// The meta session's mg with c and ms with C are recorded as gets and cas (only that session sends those).
+	if sa.Commands["gets"] == 0 || sa.Commands["cas"] == 0 || sa.Statuses["exists"] != sb.Statuses["exists"] {
+		t.Errorf("gets %d, cas %d recorded; %d cas exists, replayed %d", sa.Commands["gets"], sa.Commands["cas"],
+			sa.Statuses["exists"], sb.Statuses["exists"])
 	}
 	if !reflect.DeepEqual(sa.Protocols, sb.Protocols) {
 		t.Errorf("protocols differ:\n%v\n%v", sa.Protocols, sb.Protocols)
