@@ -28,16 +28,13 @@ source bench/lib.sh
 require memcached go python3
 
 go build -o "$WORK/membench" ./cmd/membench
-PORT=$(free_port)
-memcached -l 127.0.0.1 -p "$PORT" -U 0 -t 2 -m 512 -u "$(id -un)" &
-PIDS+=($!)
-wait_port "$PORT"
+start_memcached -t 2 -m 512
 
 # run NAME CONNS DEPTH ARGS...: one replay; appends "NAME conns depth ops_per_sec cpu_us_per_request" to runs.
 run() {
 	local name=$1 c=$2 d=$3
 	shift 3
-	timeout $((DUR + 60)) "$WORK/membench" replay --workload uniform --target "127.0.0.1:$PORT" --connections "$c" \
+	timeout $((DUR + 60)) "$WORK/membench" replay --workload uniform --target "$ADDR" --connections "$c" \
 		--pipeline "$d" --duration "${DUR}s" --warmup --max-error-ratio 1 -o "$WORK/report.json" "$@" > /dev/null
 	python3 -c 'import json, sys
 r = json.load(open(sys.argv[1]))

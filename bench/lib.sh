@@ -1,6 +1,7 @@
 # Shared helpers of the bench/*.sh scripts; source it after cd'ing to the repository root and setting NAME (the
 # script's name, for messages) and WORK_PREFIX. It creates $WORK (a temporary directory), kills every PID the
-# script adds to PIDS on exit, and defines require, free_port, wait_port, cpu_ticks, memaslap_uniform_cnf and HZ.
+# script adds to PIDS on exit, and defines require, free_port, wait_port, cpu_ticks, start_memcached,
+# memaslap_uniform_cnf and HZ.
 
 WORK=$(mktemp -d "/tmp/${WORK_PREFIX:-membench-bench}.XXXXXX")
 PIDS=()
@@ -47,6 +48,17 @@ cpu_ticks() {
 	awk '{ sub(/.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"
 }
 HZ=$(getconf CLK_TCK)
+
+# start_memcached ARGS…: starts memcached on a free loopback port with ARGS added, and sets PORT, ADDR and MC_PID
+# (added to PIDS) once it accepts.
+start_memcached() {
+	PORT=$(free_port)
+	memcached -l 127.0.0.1 -p "$PORT" -U 0 -u "$(id -un)" "$@" &
+	MC_PID=$!
+	PIDS+=("$MC_PID")
+	wait_port "$PORT"
+	ADDR=127.0.0.1:$PORT
+}
 
 # memaslap_uniform_cnf FILE: a memaslap configuration with the shape of membench's uniform preset: keys of 16 to
 # 64 bytes, values of 64 to 1024, 90% get / 10% set.

@@ -42,13 +42,7 @@ source bench/lib.sh
 require memcached memcaslap go python3
 
 go build -o "$WORK/membench" ./cmd/membench
-
-PORT=$(free_port)
-memcached -l 127.0.0.1 -p "$PORT" -U 0 -t 2 -m 512 -u "$(id -un)" &
-MC_PID=$!
-PIDS+=("$MC_PID")
-wait_port "$PORT"
-ADDR=127.0.0.1:$PORT
+start_memcached -t 2 -m 512
 # The same workload shape for every tool: membench's uniform preset (keys of 16 to 64 bytes, values of 64 to 1024,
 # 90% get / 10% set, 100 000 keys); memaslap with the same ranges and mix (its configuration file); memtier with
 # the same values and mix, and keys of 40 bytes (a 35-byte prefix and the key number), the presets' mean.

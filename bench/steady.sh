@@ -37,33 +37,34 @@ if [ $((SKIP + WINDOW + 1)) -gt "$DUR" ]; then
 fi
 
 go build -o "$WORK/membench" ./cmd/membench
-PORT=$(free_port)
-memcached -l 127.0.0.1 -p "$PORT" -U 0 -t 2 -m 512 -u "$(id -un)" &
-MC_PID=$!
-PIDS+=("$MC_PID")
-wait_port "$PORT"
-ADDR=127.0.0.1:$PORT
+start_memcached -t 2 -m 512
 memaslap_uniform_cnf "$WORK/memaslap.cnf"
 
-# served: memcached's cmd_get + cmd_set so far (three tries).
+# served: memcached's cmd_get + cmd_set so far (three tries). Read over bash's /dev/tcp: a python3 doing the same
+# took 1.2–1.5 s to start on the loaded machine, which stretched the window and could push its end past the tool's.
 served() {
-	local try
+	local try line get set
 	for try in 1 2 3; do
-		python3 - "$PORT" <<'EOF' && return 0
-import socket, sys
-s = socket.create_connection(("127.0.0.1", int(sys.argv[1])), timeout=5)
-s.sendall(b"stats\r\n")
-d = b""
-while not d.endswith(b"END\r\n"):
-    b = s.recv(65536)
-    if not b:
-        sys.exit("bench/steady.sh: memcached closed the stats connection")
-    d += b
-st = {l.split()[1]: l.split()[2] for l in d.decode().splitlines() if l.startswith("STAT ")}
-print(int(st["cmd_get"]) + int(st["cmd_set"]))
-EOF
+		get="" set=""
+		if exec 3<>"/dev/tcp/127.0.0.1/$PORT"; then
+			printf 'stats\r\n' >&3
+			while IFS= read -r -t 5 line <&3; do
+				line=${line%$'\r'}
+				case $line in
+				"STAT cmd_get "*) get=${line#STAT cmd_get } ;;
+				"STAT cmd_set "*) set=${line#STAT cmd_set } ;;
+				END) break ;;
+				esac
+			done
+			exec 3<&-
+			if [ "$line" = END ] && [ -n "$get" ] && [ -n "$set" ]; then
+				echo $((get + set))
+				return 0
+			fi
+		fi
 		sleep 0.2
 	done
+	echo "bench/steady.sh: no stats from memcached on port $PORT" >&2
 	return 1
 }
 # ticks PID: cpu_ticks of the tool, or nothing once it has ended.

@@ -55,8 +55,5 @@ func FromPair(p *mcproto.Pair) Event {
 	if p.HasTTL {
 		ev.TTL = p.Exptime
 	}
-	if p.Op == mcproto.CmdUnknown { // a Pair not made by a Pairer
-		ev.Cmd = p.Cmd
-	}
 	return ev
 }

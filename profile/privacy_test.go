@@ -33,13 +33,13 @@ func TestPrivacy(t *testing.T) {
 		var evs []Event
 		for round := range 5 {
 			for i, k := range keys {
-				p := mcproto.Pair{Proto: mcproto.ProtoText, Cmd: mcproto.CmdSet, Status: mcproto.StatusStored,
+				p := mcproto.Pair{Proto: mcproto.ProtoText, Cmd: mcproto.CmdSet, Op: mcproto.CmdSet, Status: mcproto.StatusStored,
 					HasKey: true, KeySize: uint16(len(k)), KeyHash: a.HashKey(k), NSHash: a.HashNamespace(k),
 					ValueSize: uint32(len(values[i%len(values)])), HasTTL: true, Exptime: 60,
 					ReqTime: int64(1e18) + int64(round*1000+i)*1000, RespTime: int64(1e18) + int64(round*1000+i)*1000 + 5000,
 					Conn: uint64(i % 7)}
 				if round%2 == 1 {
-					p.Cmd, p.Status = mcproto.CmdGet, mcproto.StatusHit
+					p.Cmd, p.Op, p.Status = mcproto.CmdGet, mcproto.CmdGet, mcproto.StatusHit
 				}
 				evs = append(evs, FromPair(&p))
 			}
