@@ -5,7 +5,8 @@
 # CPU second here) and membench's warmup both land in its "tool CPU" column. This script looks only at the middle
 # of each run: it starts the tool for DUR seconds (default 12), waits SKIP seconds (default 5), then reads the
 # tool's utime + stime from /proc/PID/stat and memcached's cmd_get + cmd_set, and reads both again WINDOW seconds
-# later (default 4). Requests per second and CPU microseconds per request come from those two deltas. The same
+# later (default 4). Requests per second (over the time that actually passed between the reads) and CPU
+# microseconds per request come from those two deltas. The same
 # workload shape as bench/replay.sh (90% get / 10% set, keys 16–64 bytes, values 64–1024; membench's uniform
 # preset with a warmup, memaslap with its configuration file), depth 1, same connections.
 #
@@ -72,15 +73,15 @@ ticks() { cpu_ticks "$1" 2>/dev/null || true; }
 
 # measure NAME CMD...: runs CMD, samples the middle of its run, appends "NAME ops_per_sec cpu_us_per_op".
 measure() {
-	local name=$1 t0 t1 o0 o1
+	local name=$1 t0 t1 o0 o1 w0 w1
 	shift
 	"$@" > "$WORK/out" 2>&1 &
 	TOOL_PID=$!
 	PIDS=("$MC_PID" "$TOOL_PID")
 	sleep "$SKIP"
-	o0=$(served); t0=$(ticks "$TOOL_PID")
+	o0=$(served); t0=$(ticks "$TOOL_PID"); w0=$EPOCHREALTIME
 	sleep "$WINDOW"
-	o1=$(served); t1=$(ticks "$TOOL_PID")
+	o1=$(served); t1=$(ticks "$TOOL_PID"); w1=$EPOCHREALTIME
 	local rc=0
 	wait "$TOOL_PID" || rc=$?
 	PIDS=("$MC_PID")
@@ -90,8 +91,9 @@ measure() {
 		return
 	fi
 	python3 -c 'import sys, os
-n, o, t, hz, w = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), os.sysconf("SC_CLK_TCK"), float(sys.argv[4])
-print(n, o / w, t / hz * 1e6 / o)' "$name" $((o1 - o0)) $((t1 - t0)) "$WINDOW" >> "$WORK/runs"
+n, o, t, hz = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), os.sysconf("SC_CLK_TCK")
+w = float(sys.argv[5]) - float(sys.argv[4])  # the window as it was, not as asked for
+print(n, o / w, t / hz * 1e6 / o)' "$name" $((o1 - o0)) $((t1 - t0)) "$w0" "$w1" >> "$WORK/runs"
 }
 
 MB=("$WORK/membench" replay --workload uniform --target "$ADDR" --connections "$CONNS" --pipeline 1
