@@ -151,6 +151,10 @@ const (
 	idlePoll = 100 * time.Millisecond
 	// maxWriteBuffer flushes the write buffer once it holds this much.
 	maxWriteBuffer = 64 << 10
+	// maxResponse bounds one response frame, and so a connection's input buffer: the largest value replay sends
+	// (maxValue) with room for its header. A server that claims a larger value (which replay cannot have stored)
+	// fails the connection as a protocol error before the value is read, rather than have replay buffer it.
+	maxResponse = maxValue + 128<<10
 )
 
 func newConn(e *engine, addr string) *conn {
@@ -479,11 +483,12 @@ type reader struct {
 	r   mcproto.Response
 	buf []byte
 	m   matcher
-	// The timeout counts from the later of the last bytes received and the moment requests were first seen in
-	// flight: a request fails only when its connection made no progress for that long. The read deadline dl is
-	// armed once and moved only when it expires (setting it costs a timer update), so a busy connection does not
-	// pay for it on every read.
-	lastRecv, busySince, dl time.Time
+	// The timeout counts from the later of the last complete response frame and the moment requests were first
+	// seen in flight: a request fails only when its connection completed no response for that long. Bytes alone
+	// are not progress, or a server that drips a response that never ends would hold the run forever. The read
+	// deadline dl is armed once and moved only when it expires (setting it costs a timer update), so a busy
+	// connection does not pay for it on every read. lastRecv (any bytes) times the silence of quiet requests.
+	lastRecv, lastFrame, busySince, dl time.Time
 }
 
 // receive is the receiver goroutine of session s (open loop).
@@ -530,8 +535,8 @@ func (c *conn) step(s *session, rd *reader) bool {
 		wait := idlePoll
 		if !rd.busySince.IsZero() {
 			from := rd.busySince
-			if rd.lastRecv.After(from) {
-				from = rd.lastRecv
+			if rd.lastFrame.After(from) {
+				from = rd.lastFrame
 			}
 			wait = time.Until(from.Add(c.e.timeout))
 		}
@@ -539,7 +544,10 @@ func (c *conn) step(s *session, rd *reader) bool {
 		_ = s.nc.SetReadDeadline(rd.dl)
 	}
 	if len(rd.buf) == cap(rd.buf) {
-		nb := make([]byte, len(rd.buf), max(2*cap(rd.buf), 16<<10))
+		if len(rd.buf) >= maxResponse {
+			panic("BUG: a partial response fills the whole input buffer")
+		}
+		nb := make([]byte, len(rd.buf), min(max(2*cap(rd.buf), 16<<10), maxResponse))
 		copy(nb, rd.buf)
 		rd.buf = nb
 	}
@@ -553,8 +561,13 @@ func (c *conn) step(s *session, rd *reader) bool {
 		for off < len(rd.buf) {
 			k, perr := rd.p.Parse(rd.buf[off:], &rd.r)
 			if perr == mcproto.ErrIncomplete {
-				if need := rd.r.FrameLen; need > cap(rd.buf) {
-					nb := make([]byte, len(rd.buf), need+4096)
+				need := rd.r.FrameLen
+				if need > maxResponse {
+					c.st.mu.Unlock()
+					return end(errProtocol)
+				}
+				if need > cap(rd.buf) {
+					nb := make([]byte, len(rd.buf), min(need+4096, maxResponse))
 					copy(nb, rd.buf)
 					rd.buf = nb
 				}
@@ -571,6 +584,9 @@ func (c *conn) step(s *session, rd *reader) bool {
 			}
 		}
 		c.st.mu.Unlock()
+		if off > 0 {
+			rd.lastFrame = rd.lastRecv
+		}
 		rd.buf = rd.buf[:copy(rd.buf, rd.buf[off:])]
 		s.answered.Store(true)
 		c.lastDone.Store(now)
@@ -604,8 +620,8 @@ func (c *conn) step(s *session, rd *reader) bool {
 			return true
 		}
 		from := rd.busySince
-		if rd.lastRecv.After(from) {
-			from = rd.lastRecv
+		if rd.lastFrame.After(from) {
+			from = rd.lastFrame
 		}
 		if !rd.busySince.IsZero() && time.Since(from) >= c.e.timeout {
 			return end(errTimeout)

@@ -261,22 +261,29 @@ func (l *loop) run() {
 			if c == nil {
 				continue
 			}
+			readable := ev.Events&(unix.EPOLLIN|unix.EPOLLHUP|unix.EPOLLERR) != 0
 			if ev.Events&unix.EPOLLOUT != 0 && c.ev.wpending {
 				if !l.write(c) {
 					continue
 				}
+				if !c.ev.wpending && !readable {
+					// The stalled write is out: encode the next requests, which no response may come to ask
+					// for (noreply requests).
+					l.serve(c, false)
+					continue
+				}
 			}
-			if ev.Events&(unix.EPOLLIN|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
+			if readable {
 				l.read(c)
 			}
 		}
-		// Timeouts and quiet requests of connections that heard nothing.
+		// Timeouts, stalled writes and quiet requests of connections that heard nothing.
 		if l.busy() {
 			now := time.Now().UnixNano()
 			if now >= nextTick {
 				nextTick = now + int64(evTick)
 				for _, c := range l.slots {
-					if c != nil && c.q.len() > 0 {
+					if c != nil && (c.q.len() > 0 || c.ev.wpending) {
 						l.serve(c, false)
 					}
 				}
@@ -371,7 +378,12 @@ func (l *loop) open(c *conn) {
 // read reads what c's socket holds and serves c.
 func (l *loop) read(c *conn) {
 	if c.ev.rn == len(c.ev.rbuf) {
-		c.ev.rbuf = append(c.ev.rbuf, make([]byte, len(c.ev.rbuf))...)
+		// A partial frame is shorter than maxResponse (consume fails larger ones), so the buffer has room
+		// once it holds maxResponse bytes.
+		if len(c.ev.rbuf) >= maxResponse {
+			panic("BUG: a partial response fills the whole input buffer")
+		}
+		c.ev.rbuf = append(c.ev.rbuf, make([]byte, min(len(c.ev.rbuf), maxResponse-len(c.ev.rbuf)))...)
 	}
 	n, errno := rawIO(unix.SYS_READ, c.ev.fd, c.ev.rbuf[c.ev.rn:])
 	switch {
@@ -391,11 +403,19 @@ func (l *loop) serve(c *conn, read bool) {
 		l.end(c, kind)
 		return
 	}
+	// The encoder stopped at the write buffer's limit, not for want of requests or of room in flight.
+	more := len(c.wbuf) >= maxWriteBuffer
 	if len(c.wbuf) > 0 && !c.ev.wpending && !l.write(c) {
 		return
 	}
 	if c.finished() {
 		l.end(c, handDone)
+		return
+	}
+	if more && !c.ev.wpending {
+		// Written at once, and no response may come to ask for more (noreply requests): serve c again on
+		// the next round, after the loop's other connections.
+		l.wake(c)
 	}
 }
 
@@ -412,6 +432,9 @@ func (l *loop) write(c *conn) bool {
 	}
 	rest := copy(c.wbuf, c.wbuf[n:])
 	c.wbuf = c.wbuf[:rest]
+	if rest > 0 && (n > 0 || !c.ev.wpending) {
+		c.ev.wsince = c.e.now() // the stall timeout counts from the last progress
+	}
 	if pending := rest > 0; pending != c.ev.wpending {
 		c.ev.wpending = pending
 		ev := unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(c.ev.slot)}

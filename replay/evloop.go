@@ -9,7 +9,7 @@
 // socket to its loop and waits. From then on the loop owns the connection: it takes requests from the
 // dispatcher's batches without blocking (a dispatcher that finds the connection starved wakes the loop), and
 // when the session ends — lost, timed out, or done — it fails what is in flight, closes the socket and hands the
-// connection back. Timeouts and quiet requests answered by silence are checked every evTick.
+// connection back. Timeouts, stalled writes and quiet requests answered by silence are checked every evTick.
 
 package replay
 
@@ -38,14 +38,16 @@ type evState struct {
 	fd       int    // the session's socket, non-blocking
 	rbuf     []byte // bytes read and not yet consumed: rbuf[:rn]
 	rn       int
-	wpending bool // a write was cut short: the rest of wbuf waits for the socket to be writable
-	slot     int  // the connection's index in its loop (-1: not in a session); the loop's own
+	wpending bool  // a write was cut short: the rest of wbuf waits for the socket to be writable
+	wsince   int64 // run clock of the last write that made progress while wpending
+	slot     int   // the connection's index in its loop (-1: not in a session); the loop's own
 
 	p         mcproto.ResponseParser
 	r         mcproto.Response
 	m         matcher
 	need      int   // bytes the partial frame at the front of the input needs
-	lastRecv  int64 // run clock of the last bytes received
+	lastRecv  int64 // run clock of the last bytes received (the silence of quiet requests counts from it)
+	lastFrame int64 // run clock of the last complete response frame (the timeout counts from it)
 	busySince int64 // run clock at which loud requests came in flight (0: none in flight)
 	answered  bool  // the session got a response: the backoff restarts from its minimum
 }
@@ -117,7 +119,7 @@ func (c *conn) dialEv() bool {
 	}
 	c.ev.fd, c.ev.rn, c.ev.wpending, c.ev.answered = fd, 0, false, false
 	c.ev.p, c.ev.m, c.ev.need = mcproto.ResponseParser{}, matcher{}, 0
-	c.ev.lastRecv, c.ev.busySince = c.e.now(), 0
+	c.ev.lastRecv, c.ev.lastFrame, c.ev.busySince = c.e.now(), c.e.now(), 0
 	c.wbuf = c.wbuf[:0]
 	// From here the loop owns the connection, until it hands it back.
 	c.ev.lp.join(c)
@@ -206,8 +208,14 @@ func (c *conn) serve(read bool) (int, bool) {
 			}
 		}
 	}
+	// A server that stopped reading stalls the writes even with nothing in flight (noreply requests): the
+	// session ends then too, or it would never finish.
+	if c.ev.wpending && now-c.ev.wsince >= int64(c.e.timeout) {
+		return errTimeout, true
+	}
 	if c.loud.Load() > 0 {
-		if now-max(c.ev.busySince, c.ev.lastRecv) >= int64(c.e.timeout) {
+		// Progress is a complete response, not bytes: a server dripping a response that never ends times out.
+		if now-max(c.ev.busySince, c.ev.lastFrame) >= int64(c.e.timeout) {
 			return errTimeout, true
 		}
 	} else {
@@ -255,6 +263,9 @@ func (c *conn) consume(buf []byte, now int64) (int, bool) {
 	for off < len(buf) {
 		k, err := c.ev.p.Parse(buf[off:], &c.ev.r)
 		if err == mcproto.ErrIncomplete {
+			if c.ev.r.FrameLen > maxResponse {
+				return off, false
+			}
 			c.ev.need = c.ev.r.FrameLen
 			break
 		}
@@ -268,6 +279,7 @@ func (c *conn) consume(buf []byte, now int64) (int, bool) {
 	}
 	if off > 0 {
 		c.lastDone.Store(now)
+		c.ev.lastFrame = now
 		c.ev.answered = true
 	}
 	return off, true
