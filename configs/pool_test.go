@@ -1,9 +1,11 @@
 package configs
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -130,5 +132,130 @@ func TestPoolConfig_Success(t *testing.T) {
 			return strings.Replace(s, `hash = "fnv1a_64"            #`, `hash = "`+h+`" #`, 1)
 		},
 			func(p Pool) bool { return p.Hash == h })
+	}
+}
+
+// authFile writes body to a file with mode perm and returns its path.
+func authFile(t *testing.T, body string, perm os.FileMode) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "auth")
+	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(path, perm); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// withAuth returns an edit of the pool example that sets key to path.
+func withAuth(key, path string) func(string) string {
+	return func(s string) string {
+		return strings.Replace(s, "# "+key+" = ", key+" = "+strconv.Quote(path)+" # ", 1)
+	}
+}
+
+func TestPoolAuthConfig_Failure(t *testing.T) {
+	f := func(key, body string, perm os.FileMode, wants ...string) {
+		t.Helper()
+		path := authFile(t, body, perm)
+		c, err := LoadProxy(poolExampleWith(t, withAuth(key, path)))
+		if err == nil {
+			err = c.Validate()
+		}
+		if err == nil {
+			t.Fatalf("%s with %q (mode %04o): no error, want one containing %q", key, body, perm, wants)
+		}
+		for _, w := range append(wants, "pool."+key) {
+			if !strings.Contains(err.Error(), w) {
+				t.Fatalf("error %q does not contain %q", err, w)
+			}
+		}
+		// An error never shows a file's content.
+		for _, secret := range []string{"s3cret", "hunter2"} {
+			if strings.Contains(err.Error(), secret) {
+				t.Fatalf("error %q shows the password", err)
+			}
+		}
+	}
+	for _, key := range []string{"upstream_auth_file", "client_auth_file"} {
+		// Readable by group or others: refused, as the salt file is, with the fix.
+		f(key, "u:s3cret\n", 0o644, "chmod 600")
+		f(key, "u:s3cret\n", 0o640, "chmod 600")
+		f(key, "u:s3cret\n", 0o604, "chmod 600")
+		// Malformed lines are named by number only.
+		f(key, "no colon s3cret\n", 0o600, "line 1")
+		f(key, "u:s3cret\n\nv:hunter2\n", 0o600, "line 2")
+		f(key, "u:"+strings.Repeat("s3cret", 50)+"\n", 0o600, "line 1", "255")
+	}
+	f("upstream_auth_file", "", 0o600, "holds 0 lines")
+	f("upstream_auth_file", "u:s3cret\nv:hunter2\n", 0o600, "holds 2 lines")
+	f("upstream_auth_file", ":s3cret\n", 0o600, "non-empty")
+	f("upstream_auth_file", "a user:s3cret\n", 0o600, "no space")
+	f("client_auth_file", "", 0o600, "no \"user:password\" line")
+	f("client_auth_file", strings.Repeat("u:hunter2\n", MaxAuthEntries+1), 0o600, "1025 lines")
+	// A missing file names the key.
+	c, err := LoadProxy(poolExampleWith(t, withAuth("client_auth_file", "/nonexistent/auth")))
+	if err == nil {
+		err = c.Validate()
+	}
+	if err == nil || !strings.Contains(err.Error(), "pool.client_auth_file") {
+		t.Fatalf("missing file: %v", err)
+	}
+}
+
+func TestPoolAuthConfig_Success(t *testing.T) {
+	up := authFile(t, "proxy:s3cret:with:colons\n", 0o600)
+	clients := authFile(t, "alice:hunter2\r\nbob:\n:empty-user\nalice:second", 0o400)
+	c, err := LoadProxy(poolExampleWith(t, func(s string) string {
+		return withAuth("client_auth_file", clients)(withAuth("upstream_auth_file", up)(s))
+	}))
+	if err == nil {
+		err = c.Validate()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := c.Pool.Auth()
+	if u, p, ok := a.Upstream(); !ok || u != "proxy" || p != "s3cret:with:colons" {
+		t.Fatalf("Upstream() = %q, %q, %v", u, p, ok)
+	}
+	if a.UpstreamFile() != up || !a.ClientAuth() {
+		t.Fatalf("UpstreamFile %q, ClientAuth %v", a.UpstreamFile(), a.ClientAuth())
+	}
+	f := func(user, pass string, want bool) {
+		t.Helper()
+		if got := a.CheckClient([]byte(user), []byte(pass)); got != want {
+			t.Fatalf("CheckClient(%q, %q) = %v, want %v", user, pass, got, want)
+		}
+	}
+	f("alice", "hunter2", true) // "\r\n" line ends, as memcached reads them
+	f("alice", "second", true)  // the last line needs no newline
+	f("bob", "", true)
+	f("", "empty-user", true)
+	f("alice", "hunter", false)
+	f("alice", "hunter2\r", false)
+	f("alic", "hunter2", false)
+	f("bob", "x", false)
+	f("carol", "hunter2", false)
+	// Printing the config shows no secret.
+	for _, s := range []string{fmt.Sprintf("%v %+v %#v", a, c, c), a.String()} {
+		for _, secret := range []string{"s3cret", "hunter2", "second"} {
+			if strings.Contains(s, secret) {
+				t.Fatalf("printing the config shows %q: %s", secret, s)
+			}
+		}
+	}
+	// Without the keys there is no authentication of either kind, and a nil *PoolAuth says so.
+	c, err = LoadProxy("pool.toml")
+	if err == nil {
+		err = c.Validate()
+	}
+	if err != nil || c.Pool.Auth() != nil {
+		t.Fatalf("the example: %v, %v", c.Pool.Auth(), err)
+	}
+	var none *PoolAuth
+	if _, _, ok := none.Upstream(); ok || none.ClientAuth() || none.CheckClient(nil, nil) {
+		t.Fatal("a nil PoolAuth has credentials")
 	}
 }

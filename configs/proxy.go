@@ -35,10 +35,23 @@ type Proxy struct {
 	DrainTimeout Duration `toml:"drain_timeout"`
 	// MaxLine is the longest non-get command line (memcached: 2048).
 	MaxLine int `toml:"max_line"`
-	// MaxItemSize rejects larger values with "SERVER_ERROR object too large for cache" (memcached: 1 MiB).
+	// MaxItemSize, in pool mode, answers larger values with "SERVER_ERROR object too large for cache" without
+	// forwarding them (pool mode holds each request whole); 0 takes memcached's own item_size_max, asked at
+	// start. Inline mode streams every value to memcached, which applies its own -I limit.
 	MaxItemSize int `toml:"max_item_size"`
 	// MaxClientBuffer closes a client whose unread responses (or unsent requests) pass this many bytes.
 	MaxClientBuffer int `toml:"max_client_buffer"`
+	// BackpressureBytes pauses reading a client while the upstream it feeds holds more unsent bytes than this,
+	// and reading an upstream while the client it answers holds more unread bytes than this (TCP flow control
+	// then holds the sender back, as memcached's own would); reading resumes below half of it. At most half of
+	// max_client_buffer is used.
+	BackpressureBytes int `toml:"backpressure_bytes"`
+	// MaxBufferedBytes bounds the bytes the whole proxy holds in connection buffers; past it the clients
+	// holding the most unread answers are closed.
+	MaxBufferedBytes int64 `toml:"max_buffered_bytes"`
+	// RequestTimeout closes a client whose request has been arriving for longer than this (a slow-loris
+	// client trickling bytes); 0 disables it.
+	RequestTimeout Duration `toml:"request_timeout"`
 
 	// Pool, when it lists servers, puts the proxy in pool mode: keys are routed over a ketama ring and Upstream
 	// is ignored.
@@ -56,9 +69,12 @@ func DefaultProxy() Proxy {
 		ConnectTimeout:  Duration(time.Second),
 		DrainTimeout:    Duration(5 * time.Second),
 		MaxLine:         2048,
-		MaxItemSize:     1 << 20,
 		MaxClientBuffer: 64 << 20,
-		Pool:            DefaultPool(),
+
+		BackpressureBytes: 4 << 20,
+		MaxBufferedBytes:  256 << 20,
+		RequestTimeout:    Duration(30 * time.Second),
+		Pool:              DefaultPool(),
 	}
 }
 
@@ -93,18 +109,20 @@ func (c *Proxy) Validate() error {
 		return err
 	}
 	for _, f := range []struct {
-		key string
-		v   int
-		min int
+		key      string
+		v        int64
+		min, max int64
 	}{
-		{"event_loops", c.EventLoops, 0},
-		{"max_connections", c.MaxConnections, 1},
-		{"max_line", c.MaxLine, 64},
-		{"max_item_size", c.MaxItemSize, 1},
-		{"max_client_buffer", c.MaxClientBuffer, 4096},
+		{"event_loops", int64(c.EventLoops), 0, 1024},
+		{"max_connections", int64(c.MaxConnections), 1, 1 << 20},
+		{"max_line", int64(c.MaxLine), 64, 1 << 20},
+		{"max_item_size", int64(c.MaxItemSize), 0, 1 << 30},
+		{"max_client_buffer", int64(c.MaxClientBuffer), 4096, 1 << 32},
+		{"backpressure_bytes", int64(c.BackpressureBytes), 4096, 1 << 32},
+		{"max_buffered_bytes", c.MaxBufferedBytes, 1 << 20, 1 << 40},
 	} {
-		if f.v < f.min {
-			return fmt.Errorf("%s = %d: must be at least %d", f.key, f.v, f.min)
+		if f.v < f.min || f.v > f.max {
+			return fmt.Errorf("%s = %d: must be from %d to %d", f.key, f.v, f.min, f.max)
 		}
 	}
 	for _, f := range []struct {
@@ -121,6 +139,9 @@ func (c *Proxy) Validate() error {
 	if c.IdleTimeout < 0 {
 		return fmt.Errorf("idle_timeout = %s: must be 0 (off) or positive", time.Duration(c.IdleTimeout))
 	}
+	if c.RequestTimeout < 0 {
+		return fmt.Errorf("request_timeout = %s: must be 0 (off) or positive", time.Duration(c.RequestTimeout))
+	}
 	return nil
 }
 
@@ -133,3 +154,6 @@ func checkHostPort(key, addr string) error {
 	}
 	return nil
 }
+
+// PauseBytes is the back-pressure threshold in force: backpressure_bytes, but at most half of max_client_buffer.
+func (c *Proxy) PauseBytes() int { return min(c.BackpressureBytes, c.MaxClientBuffer/2) }

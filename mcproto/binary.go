@@ -123,13 +123,14 @@ func BinaryOpcodeCommand(op uint8) (Command, bool) {
 	return o.cmd, o.quiet
 }
 
-func parseBinaryRequest(buf []byte, r *Request, maxValue int) (int, error) {
+func parseBinaryRequest(buf []byte, r *Request, maxValue int, d Dialect) (int, error) {
 	r.Proto = ProtoBinary
+	if len(buf) < binHeaderLen {
+		// memcached reads a whole header before it looks at the magic byte.
+		return 0, ErrIncomplete
+	}
 	if buf[0] != binReqMagic {
 		return 0, ErrBadMagic
-	}
-	if len(buf) < binHeaderLen {
-		return 0, ErrIncomplete
 	}
 	op := buf[1]
 	keyLen := int(binary.BigEndian.Uint16(buf[2:4]))
@@ -150,6 +151,10 @@ func parseBinaryRequest(buf []byte, r *Request, maxValue int) (int, error) {
 	valueLen := bodyLen - extLen - keyLen
 	if len(buf) < r.HeaderLen {
 		return 0, ErrIncomplete
+	}
+	if bodyLen > binMaxBody && d.binBodyLimit() {
+		r.FrameLen = r.HeaderLen
+		return r.HeaderLen, ErrBinaryInvalid
 	}
 	// memcached reads the header, extras and key, then checks them: a key over 250 bytes or a shape its
 	// opcode does not allow is answered 0x0004 and the connection closed.
@@ -197,8 +202,14 @@ func parseBinaryRequest(buf []byte, r *Request, maxValue int) (int, error) {
 	return r.FrameLen, nil
 }
 
-// BinTooLarge: a binary store over the value limit; memcached answers 0x0003 and goes on.
-var BinTooLarge = &ProtocolError{Text: "SERVER_ERROR object too large for cache", BinStatus: BinStatusTooLarge}
+// BinTooLarge: a binary store over the value limit; memcached answers 0x0003 with body "Too large." and goes
+// on (having unlinked the key's old item for a set, as for ErrTooLarge).
+var BinTooLarge = &ProtocolError{Text: "SERVER_ERROR object too large for cache", BinStatus: BinStatusTooLarge,
+	BinText: "Too large."}
+
+// binMaxBody is memcached's ITEM_SIZE_MAX_UPPER_LIMIT: from 1.6.42 a larger body is answered 0x0004 and the
+// connection closed.
+const binMaxBody = 1 << 30
 
 // AppendBinaryError appends a binary response header (no body except an error text) answering a request with
 // opcode op and opaque with the given status; proxies use it to answer on memcached's behalf.

@@ -53,11 +53,12 @@ type confStep struct {
 
 // confRec is a played session: the steps as sent (barriers added, placeholders filled) and both streams.
 type confRec struct {
-	bin    bool
-	steps  []confStep
-	reqs   []byte
-	resps  []byte
-	groups []confGroup
+	bin     bool
+	dialect Dialect // the server's, from its VERSION answer
+	steps   []confStep
+	reqs    []byte
+	resps   []byte
+	groups  []confGroup
 }
 
 // confGroup is steps [first, last] written together; their responses are resps[respStart:respEnd].
@@ -115,7 +116,7 @@ func confPlay(t *testing.T, addr string, bin bool, script []confStep) *confRec {
 		t.Fatalf("cannot connect to memcached on %s: %v", addr, err)
 	}
 	defer c.Close()
-	rec := &confRec{bin: bin}
+	rec := &confRec{bin: bin, dialect: confDialect(t, addr)}
 	cas := ""
 	barrierOpaque := uint32(0xB0000000)
 	rbuf := make([]byte, 64<<10)
@@ -370,7 +371,7 @@ func confCheck(t *testing.T, rec *confRec) {
 	var whole []confFrame
 	for _, chunk := range confChunks(rec.reqs) {
 		var r Request
-		frames, rest, bad := confSplit(rec.reqs, confEvery(chunk), confParseRequest(&RequestParser{}, &r))
+		frames, rest, bad := confSplit(rec.reqs, confEvery(chunk), confParseRequest(&RequestParser{Dialect: rec.dialect}, &r))
 		if bad != nil {
 			t.Errorf("requests read %d bytes at a time: %v", chunk, bad)
 		}
@@ -528,7 +529,7 @@ func confCheckPairs(t *testing.T, rec *confRec, mode string) {
 	t.Helper()
 	var got []Pair
 	pr := &Pairer{Hasher: FNVHasher{}, Emit: func(p *Pair) { got = append(got, *p) }}
-	rp, sp := &RequestParser{}, &ResponseParser{}
+	rp, sp := &RequestParser{Dialect: rec.dialect}, &ResponseParser{}
 	var req Request
 	var resp Response
 	reqOff := 0
@@ -625,6 +626,30 @@ func confPairDiff(p *Pair, w confPair) string {
 		diffs = append(diffs, fmt.Sprintf("value size %d, want %d", p.ValueSize, w.vsize))
 	}
 	return strings.Join(diffs, "; ")
+}
+
+// confDialect asks the memcached at addr for its version, on a connection of its own.
+func confDialect(t *testing.T, addr string) Dialect {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatalf("cannot connect to memcached on %s: %v", addr, err)
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := c.Write([]byte("version\r\n")); err != nil {
+		t.Fatalf("cannot ask memcached on %s for its version: %v", addr, err)
+	}
+	buf := make([]byte, 128)
+	n, err := io.ReadAtLeast(c, buf, len("VERSION 1.6.0\r\n"))
+	if err != nil {
+		t.Fatalf("cannot read memcached's version from %s: %v", addr, err)
+	}
+	d, err := ParseVersion(buf[:n])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
 }
 
 // TestConformance plays text, meta and binary sessions against memcached and checks parsers and Pairer

@@ -75,8 +75,8 @@ func fuzzSplits(t *testing.T, data []byte, mk func(lifted bool) func([]byte) (in
 }
 
 // fuzzRequestParse parses with the invariants a request frame must hold.
-func fuzzRequestParse(t *testing.T, data []byte, lifted bool) func([]byte) (int, error, string, confDetail) {
-	p := &RequestParser{}
+func fuzzRequestParse(t *testing.T, data []byte, lifted bool, d Dialect) func([]byte) (int, error, string, confDetail) {
+	p := &RequestParser{Dialect: d}
 	if lifted {
 		p.MaxLine, p.MaxGetLine = len(data)+1, len(data)+1
 	}
@@ -152,10 +152,15 @@ func FuzzRequest(f *testing.F) {
 	for _, seed := range fuzzScriptRequests() {
 		f.Add(seed)
 	}
+	for _, c := range dialectCases() {
+		f.Add([]byte(c.in))
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		fuzzSplits(t, data, func(lifted bool) func([]byte) (int, error, string, confDetail) {
-			return fuzzRequestParse(t, data, lifted)
-		})
+		for _, d := range []Dialect{Dialect1_6_18, DialectNewest} {
+			fuzzSplits(t, data, func(lifted bool) func([]byte) (int, error, string, confDetail) {
+				return fuzzRequestParse(t, data, lifted, d)
+			})
+		}
 	})
 }
 

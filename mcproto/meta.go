@@ -61,7 +61,7 @@ func (p *RequestParser) parseMeta(buf []byte, ts *tokens, r *Request) (int, erro
 			return n, ErrBadFormat
 		}
 		first = 3
-		ferr, late := r.metaFlags(ts, first)
+		ferr, late := r.metaFlags(ts, first, p.Dialect.metaFlagsEx(), false)
 		if ferr == nil {
 			ferr = late
 		}
@@ -73,7 +73,7 @@ func (p *RequestParser) parseMeta(buf []byte, ts *tokens, r *Request) (int, erro
 		}
 		return n, errMetaSetFlagsTooLong
 	}
-	ferr, late := r.metaFlags(ts, first)
+	ferr, late := r.metaFlags(ts, first, p.Dialect.metaFlagsEx(), false)
 	if ferr != nil && r.Cmd != CmdMetaGet {
 		// memcached 1.6's md and ma answer every flag error with one text (proto_text.c).
 		ferr = errMetaInvalidOrDuplicate
@@ -90,8 +90,13 @@ var errMetaSetFlagsTooLong = &ProtocolError{Text: "CLIENT_ERROR options flags to
 
 // metaFlags records the flags of tokens ts.t[first:], as memcached's _meta_flag_preparse. It returns the error
 // the preparse fails with, or nil, and late: an error memcached finds only after a successful preparse (an
-// opaque token too long).
-func (r *Request) metaFlags(ts *tokens, first int) (err, late error) {
+// opaque token too long). ex admits flags E and x (1.6.27); newRules are 1.6.40's: numbers as mcmc reads
+// them, an M token of any length.
+func (r *Request) metaFlags(ts *tokens, first int, ex, newRules bool) (err, late error) {
+	i32, u32, u64 := parseInt32, strtoul32, parseUint64
+	if newRules {
+		i32, u32, u64 = mcTok32, mcTokU32, mcTokU64
+	}
 	var seen uint64
 	for i := first; i < ts.n; i++ {
 		tok := ts.t[i]
@@ -118,11 +123,11 @@ func (r *Request) metaFlags(ts *tokens, first int) (err, late error) {
 				err = ErrMetaKeyDecode
 			}
 		case 'N', 'R':
-			if _, ok := parseInt32(arg); !ok {
+			if _, ok := i32(arg); !ok || len(arg) == 0 {
 				err = ErrMetaBadToken
 			}
 		case 'T':
-			if v, ok := parseInt32(arg); !ok {
+			if v, ok := i32(arg); !ok || len(arg) == 0 {
 				err = ErrMetaBadToken
 			} else {
 				r.Exptime, r.HasExptime = v, true
@@ -138,7 +143,7 @@ func (r *Request) metaFlags(ts *tokens, first int) (err, late error) {
 		case 'q':
 			r.Quiet = true
 		case 'F':
-			if v, ok := parseUint32(arg); !ok {
+			if v, ok := u32(arg); !ok || len(arg) == 0 {
 				// memcached flags the error without a text of its own: an earlier flag's text stays.
 				if err == nil {
 					err = ErrBadFormat
@@ -147,23 +152,37 @@ func (r *Request) metaFlags(ts *tokens, first int) (err, late error) {
 				r.Flags = v
 			}
 		case 'C':
-			if _, ok := parseUint64(arg); !ok {
+			if _, ok := u64(arg); !ok || len(arg) == 0 {
 				err = ErrMetaBadToken
 			} else {
 				r.HasCas = true
 			}
+		case 'E':
+			if !ex {
+				return ErrMetaInvalidFlag, nil
+			}
+			if _, ok := u64(arg); !ok || len(arg) == 0 {
+				err = ErrMetaBadToken
+			}
+		case 'x':
+			if !ex {
+				return ErrMetaInvalidFlag, nil
+			}
 		case 'M':
-			if len(tok) != 2 {
-				err = ErrMetaBadMLength
-			} else {
+			switch {
+			case len(tok) == 2:
 				r.Mode = tok[1]
+			case !newRules:
+				err = ErrMetaBadMLength
+			case len(tok) > 2:
+				r.Mode = tok[1] // 1.6.40 reads the letter after M and ignores the rest
 			}
 		case 'J':
-			if _, ok := parseUint64(arg); !ok {
+			if _, ok := u64(arg); !ok || len(arg) == 0 {
 				err = errMetaInitial
 			}
 		case 'D':
-			if _, ok := parseUint64(arg); !ok {
+			if _, ok := u64(arg); !ok || len(arg) == 0 {
 				err = errMetaDelta
 			}
 		default:

@@ -39,7 +39,7 @@ func runPairs(t *testing.T, reqs, resps string, keys []string) ([]string, Pairer
 		}
 		out = append(out, s)
 	}}
-	var rp RequestParser
+	rp := RequestParser{Dialect: Dialect1_6_18}
 	var sp ResponseParser
 	var rq Request
 	var rs Response
@@ -150,7 +150,7 @@ func TestPairing(t *testing.T) {
 	var ns uint64
 	pr := Pairer{Hasher: fnvHasher{}, Emit: func(p *Pair) { ns = p.NSHash }}
 	var rq Request
-	var rp RequestParser
+	rp := RequestParser{Dialect: Dialect1_6_18}
 	rp.Parse([]byte("delete user:1 noreply\r\n"), &rq)
 	pr.Request(&rq, 0)
 	if ns != (fnvHasher{}).HashNamespace([]byte("user:1")) || ns == 0 {
@@ -193,7 +193,7 @@ func TestPairingFailures(t *testing.T) {
 func TestPairingOverflow(t *testing.T) {
 	pr := Pairer{Hasher: fnvHasher{}, MaxPending: 4}
 	var rq Request
-	var rp RequestParser
+	rp := RequestParser{Dialect: Dialect1_6_18}
 	for i := 0; i < 10; i++ {
 		rp.Parse([]byte("mg a v q\r\n"), &rq)
 		pr.Request(&rq, 0)
@@ -207,7 +207,7 @@ func TestPairingStreamedResponse(t *testing.T) {
 	var got []Pair
 	pr := Pairer{Hasher: fnvHasher{}, Emit: func(p *Pair) { got = append(got, *p) }}
 	var rq Request
-	var rp RequestParser
+	rp := RequestParser{Dialect: Dialect1_6_18}
 	rp.Parse([]byte("get a b\r\n"), &rq)
 	pr.Request(&rq, 100)
 	var rs Response

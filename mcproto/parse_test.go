@@ -71,7 +71,7 @@ func checkReq(t *testing.T, p *RequestParser, in string, w reqWant) {
 func TestParseRequestText_Success(t *testing.T) {
 	f := func(in string, w reqWant) {
 		t.Helper()
-		checkReq(t, &RequestParser{}, in, w)
+		checkReq(t, &RequestParser{Dialect: Dialect1_6_18}, in, w)
 	}
 	f("get foo\r\n", reqWant{n: 9, cmd: CmdGet, proto: ProtoText, keys: []string{"foo"}})
 	f("get foo\n", reqWant{n: 8, cmd: CmdGet, keys: []string{"foo"}})
@@ -115,7 +115,7 @@ func TestParseRequestText_Success(t *testing.T) {
 	// A long multi-get line beyond 2048 bytes is accepted (memcached keeps reading get lines).
 	long := "get" + strings.Repeat(" abcdefghij", 300) + "\r\n"
 	var r Request
-	var p RequestParser
+	p := RequestParser{Dialect: Dialect1_6_18}
 	if n, err := p.Parse([]byte(long), &r); err != nil || n != len(long) || len(r.Keys) != 300 {
 		t.Fatalf("long multi-get: n=%d err=%v keys=%d", n, err, len(r.Keys))
 	}
@@ -124,7 +124,7 @@ func TestParseRequestText_Success(t *testing.T) {
 func TestParseRequestText_Failure(t *testing.T) {
 	f := func(in string, w reqWant) {
 		t.Helper()
-		checkReq(t, &RequestParser{}, in, w)
+		checkReq(t, &RequestParser{Dialect: Dialect1_6_18}, in, w)
 	}
 	bad := "CLIENT_ERROR bad command line format"
 	k251 := strings.Repeat("k", 251)
@@ -138,7 +138,8 @@ func TestParseRequestText_Failure(t *testing.T) {
 	f("set k 0 0 2147483648\r\n", reqWant{n: 22, cmd: CmdSet, keys: []string{"k"}, errText: bad})
 	f("set k 0 0 99999999999999999999999\r\n", reqWant{n: 35, cmd: CmdSet, keys: []string{"k"}, errText: bad})
 	f("set k 0 0 x\r\n", reqWant{n: 13, cmd: CmdSet, keys: []string{"k"}, errText: bad})
-	f("set k 4294967296 0 1\r\n", reqWant{n: 22, cmd: CmdSet, keys: []string{"k"}, errText: bad})
+	// Flags are read as memcached's safe_strtoul does: 64 bits, truncated to 32 (1.6.18 stores flags 0 here).
+	f("set k 4294967296 0 1\r\nx\r\n", reqWant{n: 25, cmd: CmdSet, keys: []string{"k"}, vlen: 1})
 	f("set k -1 0 1\r\n", reqWant{n: 14, cmd: CmdSet, keys: []string{"k"}, errText: bad})
 	// noreply suppresses the reply but the frame is still rejected.
 	f("set k 0 0 -1 noreply\r\n", reqWant{n: 22, cmd: CmdSet, keys: []string{"k"}, noreply: true, errText: bad})
@@ -156,10 +157,10 @@ func TestParseRequestText_Failure(t *testing.T) {
 	f("\r\n", reqWant{n: 2, cmd: CmdOther, errText: "ERROR"})
 	// Data block without its "\r\n": the block is consumed, memcached answers bad data chunk.
 	f("set k 0 0 3\r\nabcde\r\n", reqWant{n: 18, cmd: CmdSet, keys: []string{"k"}, vlen: 3, errText: "CLIENT_ERROR bad data chunk"})
-	// A non-get line longer than 2048 bytes without "\n" closes the connection.
-	f("set "+strings.Repeat("x", 3000), reqWant{n: 0, errText: "CLIENT_ERROR line too long", errClose: true})
+	// A non-get line longer than 2048 bytes without "\n" closes the connection without a word.
+	f("set "+strings.Repeat("x", 3000), reqWant{n: 0, errClose: true})
 	// Too large for the configured limit: the block is swallowed.
-	var p RequestParser
+	p := RequestParser{Dialect: Dialect1_6_18}
 	p.MaxValue = 10
 	checkReq(t, &p, "set k 0 0 11\r\nhello world\r\n", reqWant{n: 27, cmd: CmdSet, keys: []string{"k"}, vlen: 11,
 		errText: "SERVER_ERROR object too large for cache"})
@@ -168,7 +169,7 @@ func TestParseRequestText_Failure(t *testing.T) {
 func TestParseRequestIncomplete(t *testing.T) {
 	f := func(in string, frameLen int) {
 		t.Helper()
-		var p RequestParser
+		p := RequestParser{Dialect: Dialect1_6_18}
 		var r Request
 		n, err := p.Parse([]byte(in), &r)
 		if n != 0 || err != ErrIncomplete {
@@ -191,7 +192,7 @@ func TestParseRequestIncomplete(t *testing.T) {
 func TestParseRequestMeta(t *testing.T) {
 	f := func(in string, w reqWant) {
 		t.Helper()
-		checkReq(t, &RequestParser{}, in, w)
+		checkReq(t, &RequestParser{Dialect: Dialect1_6_18}, in, w)
 	}
 	f("mg foo v k Oab12 q t f s c\r\n", reqWant{n: 28, cmd: CmdMetaGet, proto: ProtoMeta, keys: []string{"foo"}, quiet: true})
 	f("mg foo\r\n", reqWant{n: 8, cmd: CmdMetaGet, keys: []string{"foo"}})
@@ -256,7 +257,7 @@ func binCas(frame string, cas uint64) string {
 func TestParseRequestBinary(t *testing.T) {
 	f := func(in string, w reqWant) {
 		t.Helper()
-		checkReq(t, &RequestParser{}, in, w)
+		checkReq(t, &RequestParser{Dialect: Dialect1_6_18}, in, w)
 	}
 	setExt := "\x00\x00\x00\x07\x00\x00\x00\x3c"
 	f(binReq(binGet, "foo", "", "", 1), reqWant{n: 27, cmd: CmdGet, proto: ProtoBinary, keys: []string{"foo"}})
@@ -274,9 +275,13 @@ func TestParseRequestBinary(t *testing.T) {
 	f(binReq(binTouch, "t", "\x00\x00\x00\x0a", "", 6), reqWant{n: 29, cmd: CmdTouch, keys: []string{"t"}, exptime: 10})
 	f(binReq(0x77, "", "", "", 4), reqWant{n: 24, cmd: CmdOther})
 	// Failures: bad magic after the connection chose binary, inconsistent lengths, key over 250.
-	var p RequestParser
+	p := RequestParser{Dialect: Dialect1_6_18}
 	checkReq(t, &p, binReq(binNoop, "", "", "", 1), reqWant{n: 24, cmd: CmdNoop})
-	checkReq(t, &p, "get foo\r\n", reqWant{n: 0, errClose: true})
+	// memcached reads a whole 24-byte header before it looks at the magic byte.
+	if n, err := p.Parse([]byte("get foo\r\n"), &Request{}); n != 0 || err != ErrIncomplete {
+		t.Fatalf("Parse(9 bytes of text on a binary connection) = %d, %v; want 0, ErrIncomplete", n, err)
+	}
+	checkReq(t, &p, "get foo bar baz qux quux\r\n", reqWant{n: 0, errClose: true})
 	bad := []byte(binReq(binGet, "foo", "", "", 1))
 	bad[11] = 1 // bodylen 1 < keylen 3
 	f(string(bad), reqWant{n: 24, cmd: CmdGet, errClose: true})

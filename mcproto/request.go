@@ -1,7 +1,9 @@
 // Request framing for the text and meta protocols, and the per-connection RequestParser that also dispatches
-// binary. Framing follows memcached 1.6's own rules (proto_text.c) so that a frame boundary here is a frame
-// boundary there: the same tokenizer (spaces only), the same token-count checks, and the same choice of when a
-// rejected storage command's data block is consumed and when it is not.
+// binary. Framing follows memcached's own rules so that a frame boundary here is a frame boundary there: the
+// same tokenizer (spaces only), the same token-count checks, and the same choice of when a rejected storage
+// command's data block is consumed and when it is not. This file holds the rules of memcached up to 1.6.39
+// (proto_text.c's tokenize_command, checked against 1.6.18); parse_request.go holds those of 1.6.40 and later,
+// chosen by RequestParser.Dialect.
 package mcproto
 
 import (
@@ -109,8 +111,14 @@ type RequestParser struct {
 	// MaxGetLine is the longest get/gets line (default DefaultMaxGetLine).
 	MaxGetLine int
 	// MaxValue, when > 0, rejects stores with a larger data block with ErrTooLarge (consuming the block, as
-	// memcached does). 0 leaves the check to the server.
+	// memcached does). 0 leaves the check to the server, which is exact where this is not (see ErrTooLarge).
 	MaxValue int
+	// Dialect is the memcached release whose rules apply (zero: the newest; see Dialect). Set it before the
+	// first Parse; it may change between requests.
+	Dialect Dialect
+	// Force, when ProtoText or ProtoBinary, fixes the connection's protocol whatever its first byte, as
+	// memcached's -B ascii and -B binary do: under -B binary a first byte other than 0x80 is ErrBadMagic.
+	Force Protocol
 
 	proto Protocol
 }
@@ -136,14 +144,17 @@ func (p *RequestParser) Parse(buf []byte, r *Request) (n int, err error) {
 		return 0, ErrIncomplete
 	}
 	if p.proto == ProtoUnknown {
-		if buf[0] == binReqMagic {
+		switch {
+		case p.Force == ProtoText || p.Force == ProtoBinary:
+			p.proto = p.Force
+		case buf[0] == binReqMagic:
 			p.proto = ProtoBinary
-		} else {
+		default:
 			p.proto = ProtoText
 		}
 	}
 	if p.proto == ProtoBinary {
-		return parseBinaryRequest(buf, r, p.MaxValue)
+		return parseBinaryRequest(buf, r, p.MaxValue, p.Dialect)
 	}
 	return p.parseText(buf, r)
 }
@@ -183,6 +194,9 @@ func (p *RequestParser) parseText(buf []byte, r *Request) (int, error) {
 	r.HeaderLen = nl + 1
 	r.FrameLen = nl + 1
 	r.Proto = ProtoText
+	if p.Dialect.protoParser() {
+		return p.parseRequestLine(buf, line, r)
+	}
 	return p.parseTextLine(buf, line, r)
 }
 
@@ -425,7 +439,7 @@ func (p *RequestParser) parseStore(buf []byte, ts *tokens, r *Request, cmd Comma
 	if len(key) > MaxKeyLen {
 		return n, ErrBadFormat
 	}
-	flags, ok1 := parseUint32(ts.t[2])
+	flags, ok1 := strtoul32(ts.t[2])
 	exp, ok2 := parseInt32(ts.t[3])
 	vlen, ok3 := parseInt32(ts.t[4])
 	if !ok1 || !ok2 || !ok3 {
@@ -509,7 +523,7 @@ func parseArith(ts *tokens, r *Request, cmd Command) (int, error) {
 	if len(key) > MaxKeyLen {
 		return n, ErrBadFormat
 	}
-	if _, ok := parseUint64(ts.t[2]); !ok {
+	if _, ok := strtoul(ts.t[2]); !ok { // safe_strtoull: "+1" and "-0" are deltas
 		return n, errInvalidDelta
 	}
 	return n, nil
@@ -537,6 +551,12 @@ func parseTouch(ts *tokens, r *Request) (int, error) {
 }
 
 const maxInt32 = 1<<31 - 1
+
+// strtoul32 is memcached's safe_strtoul into a uint32: strtoul's 64 bits, truncated.
+func strtoul32(b []byte) (uint32, bool) {
+	v, ok := strtoul(b)
+	return uint32(v), ok
+}
 
 // parseUint32, parseInt32 and parseUint64 follow memcached's safe_strtoul/strtol/strtoull: decimal digits, an
 // optional sign for signed values, and the whole token consumed.
@@ -567,23 +587,7 @@ func parseUint64(b []byte) (uint64, bool) {
 }
 
 func parseInt32(b []byte) (int64, bool) {
-	neg := false
-	if len(b) > 0 && (b[0] == '-' || b[0] == '+') {
-		neg = b[0] == '-'
-		b = b[1:]
-	}
-	v, ok := parseUint64(b)
-	if !ok {
-		return 0, false
-	}
-	if neg {
-		if v > 1<<31 {
-			return 0, false
-		}
-		return -int64(v), true
-	}
-	if v > maxInt32 {
-		return 0, false
-	}
-	return int64(v), true
+	// safe_strtol: strtol's 64 bits, truncated into an int32 ("4294967297" is 1).
+	v, ok := strtol(b)
+	return int64(int32(v)), ok
 }

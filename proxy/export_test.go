@@ -9,3 +9,12 @@ func BufferClosed() uint64 { return connsOverflow.Get() }
 
 // IdleClosed returns how many client connections the idle timeout closed.
 func IdleClosed() uint64 { return connsIdleClosed.Get() }
+
+// SlowClosed returns how many client connections request_timeout closed.
+func SlowClosed() uint64 { return connsSlowClosed.Get() }
+
+// BudgetClosed returns how many client connections max_buffered_bytes closed.
+func BudgetClosed() uint64 { return budgetClosed.Get() }
+
+// ReadPauses returns how many times reading was paused, clients and upstreams.
+func ReadPauses() (client, upstream uint64) { return pausesClient.Get(), pausesUpstream.Get() }

@@ -11,18 +11,23 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/membench/membench/mcproto"
 	"github.com/panjf2000/gnet/v2"
 )
 
 // upside is the upstream connection's gnet context, pointing back at its link.
-type upside struct{ l *link }
+type upside struct {
+	l    *link
+	info upstreamInfo // the rules the link's requests are framed by
+}
 
 type link struct {
 	s      *Server
 	id     uint64
-	client gnet.Conn
-	up     gnet.Conn // nil until the dial completes
+	client endpoint
+	up     gnet.Conn // nil until the dial completes, and again once gnet closed it (upstreamClosed)
 
 	reqP   mcproto.RequestParser
 	respP  mcproto.ResponseParser
@@ -30,23 +35,33 @@ type link struct {
 	resp   mcproto.Response
 	pairer mcproto.Pairer
 
-	reqBody   int  // bytes of a streamed request body still to forward
-	swallow   int  // bytes of a rejected request body still to drop
-	respBody  int  // bytes of a streamed response body still to forward
-	waitDrain bool // a local answer waits until every earlier response has been forwarded
-	rawUp     bool // the upstream became a stream (watch) or sent something unparseable: pass bytes through
-	dead      bool // the client sent a request after which memcached closes: ignore the rest
-	closed    bool
-	failed    bool // the upstream dial failed
+	reqBody  int  // bytes of a streamed request body still to forward
+	respBody int  // bytes of a streamed response body still to forward
+	rawUp    bool // the upstream became a stream (watch) or sent something unparseable: pass bytes through
+	dead     bool // the client sent a request after which memcached closes: ignore the rest
+	failed   bool // the upstream dial failed
+	retired  bool // both sides are done with: the link is out of the server's books
+	// closeAfter closes the client once every answer it is owed has been forwarded, then writes lastWords (the
+	// error text of a request memcached would have closed the connection on).
+	closeAfter bool
+	lastWords  []byte
+	// rest holds requests that arrived before the client half-closed its connection while the upstream was
+	// still dialing: gnet frees the inbound buffer at the close, so they are kept here and forwarded once the
+	// upstream is there.
+	rest   []byte
+	upShut bool // the client's half-close was passed on to the upstream
+
+	clientValve, upValve valve // read back-pressure (flow.go)
+	acctClient, acctUp   int64 // each side's bytes in bufferedBytes
 
 	inflight   atomic.Int64 // responses still expected, for Shutdown
 	lastActive atomic.Int64 // unix ns of the last traffic, for the idle timeout
+	reqStart   atomic.Int64 // unix ns when the request still arriving began (0: none), for request_timeout
 }
 
 func (s *Server) newLink(c gnet.Conn) *link {
-	l := &link{s: s, id: s.seq.Add(1), client: c}
+	l := &link{s: s, id: s.seq.Add(1), client: endpoint{c: c}}
 	l.reqP.MaxLine = s.cfg.MaxLine
-	l.reqP.MaxValue = s.cfg.MaxItemSize
 	l.pairer.Hasher = s.hasher
 	l.pairer.Conn = l.id
 	l.pairer.Emit = s.record
@@ -54,25 +69,35 @@ func (s *Server) newLink(c gnet.Conn) *link {
 	return l
 }
 
-func (s *Server) upstreamOpened(l *link, c gnet.Conn) gnet.Action {
-	if l.closed {
+func (s *Server) upstreamOpened(u *upside, c gnet.Conn) gnet.Action {
+	l := u.l
+	if l.retired || !l.client.live() {
 		return gnet.Close
 	}
+	u.info.apply(&l.reqP)
 	l.up = c
+	if l.client.closed {
+		// The client half-closed while we dialed: forward what it had sent.
+		l.forwardRest()
+		return gnet.None
+	}
 	// Requests may already be waiting in the client's inbound buffer.
-	_ = l.client.Wake(nil)
+	_ = l.client.c.Wake(nil)
 	return gnet.None
 }
 
 // upstreamFailed runs on the loop when the dial failed: every request the client already sent is answered
 // with SERVER_ERROR and the client is closed; the next client dials again.
 func (s *Server) upstreamFailed(l *link, err error) {
-	if l.closed {
+	if l.retired || !l.client.live() {
 		return
 	}
 	l.failed = true
 	s.log.Warn("cannot connect to upstream", "upstream", s.cfg.Upstream, "err", err)
-	buf, _ := l.client.Peek(-1)
+	buf := l.rest
+	if !l.client.closed {
+		buf, _ = l.client.c.Peek(-1)
+	}
 	var p mcproto.RequestParser
 	var r mcproto.Request
 	var out []byte
@@ -84,10 +109,9 @@ func (s *Server) upstreamFailed(l *link, err error) {
 		out = l.appendUpstreamError(out, &r, "SERVER_ERROR upstream unavailable")
 		buf = buf[n:]
 	}
-	if len(out) > 0 {
-		_, _ = l.client.Write(out)
-	}
-	_ = l.client.Close()
+	l.client.write(out)
+	l.client.close()
+	l.retire()
 }
 
 // appendUpstreamError appends the error answer for one request the upstream cannot answer.
@@ -109,39 +133,31 @@ func (l *link) appendUpstreamError(out []byte, r *mcproto.Request, text string) 
 // specification; memcached itself never sends it).
 const binStatusTemporaryFailure = 0x0086
 
-// upstreamClosed runs when memcached closed the connection (quit, shutdown, crash, protocol error): requests
-// still waiting get SERVER_ERROR and the client is closed.
+// upstreamClosed runs when memcached closed the connection (quit, shutdown, crash, a request it closes on):
+// the client gets every byte memcached sent, then the close, as it would talking to memcached directly.
 func (l *link) upstreamClosed(c gnet.Conn) {
 	if l.up != c {
 		return
 	}
 	l.up = nil
-	if l.closed {
-		return
+	if l.pairer.PendingLoud() > 0 && !l.dead && !l.upShut {
+		upClosedErrors.Inc() // memcached closed with answers owed: it died, or was stopped
+		l.s.up.forget()
 	}
-	if l.pairer.PendingLoud() > 0 {
-		upClosedErrors.Inc()
-		var out []byte
-		if l.respP.Protocol() == mcproto.ProtoBinary || l.reqP.Protocol() == mcproto.ProtoBinary {
-			l.pairer.EachPending(func(p *mcproto.Pair) {
-				if !p.Quiet {
-					out = mcproto.AppendBinaryError(out, p.Opcode, p.Opaque, binStatusTemporaryFailure,
-						"upstream connection closed")
-				}
-			})
-		} else {
-			out = append(out, "SERVER_ERROR upstream connection closed\r\n"...)
-		}
-		_, _ = l.client.Write(out)
+	if !l.retired && l.client.live() {
+		l.client.close()
 	}
-	_ = l.client.Close()
+	l.retire()
 }
 
 // fromClient forwards client bytes upstream frame by frame.
 func (l *link) fromClient() gnet.Action {
-	c := l.client
+	c := l.client.c
 	now := time.Now().UnixNano()
 	l.lastActive.Store(now)
+	if l.retired {
+		return gnet.Close
+	}
 	if l.up == nil {
 		if l.failed {
 			return gnet.Close
@@ -157,27 +173,74 @@ func (l *link) fromClient() gnet.Action {
 		// Shutting down: take no new requests, let the ones in flight finish (Shutdown waits for them).
 		return gnet.None
 	}
-	buf, _ := c.Peek(-1)
-	if l.dead {
-		_, _ = c.Discard(len(buf))
-		return gnet.None
-	}
-	if l.waitDrain {
-		if l.pairer.PendingLoud() > 0 {
-			return gnet.None
+	if l.clientValve.paused {
+		if l.balance(); l.clientValve.paused {
+			return gnet.None // gnet read anyway (it re-enables reading after writes): keep the bytes for later
 		}
-		l.waitDrain = false
+	}
+	buf, _ := c.Peek(-1)
+	if n := l.consume(buf, now); n > 0 {
+		// gnet's Discard(0) empties the whole inbound buffer: a partial request must stay for the next read.
+		_, _ = c.Discard(n)
+	}
+	switch {
+	case l.retired || l.client.closed:
+		return gnet.Close
+	case c.InboundBuffered() > l.s.cfg.MaxClientBuffer:
+		connsOverflow.Inc()
+		return gnet.Close
+	case l.up != nil && l.up.OutboundBuffered() > l.s.cfg.MaxClientBuffer:
+		// memcached is not reading and pausing the client did not hold it back: bound memory.
+		connsOverflow.Inc()
+		return gnet.Close
+	}
+	l.balance()
+	return gnet.None
+}
+
+// forwardRest forwards what a half-closed client left in l.rest, as far as it can go now. Once everything it
+// sent is upstream, its half-close is passed on (shutdown(SHUT_WR)), as if it had talked to memcached directly:
+// memcached answers what it read, then closes, and a request cut short by the client's end of stream gets no
+// answer from either.
+func (l *link) forwardRest() {
+	if l.up == nil || l.retired {
+		return
+	}
+	if len(l.rest) > 0 {
+		n := l.consume(l.rest, time.Now().UnixNano())
+		l.rest = l.rest[n:]
+	}
+	l.rest = nil // an incomplete request at the end of the stream: memcached would never see it complete either
+	if !l.upShut && l.up != nil {
+		l.upShut = true
+		_ = unix.Shutdown(l.up.Fd(), unix.SHUT_WR)
+	}
+	l.closeIfDone()
+}
+
+// closeIfDone ends a conversation marked closeAfter once the client has every answer it is owed: the last words
+// go out, the client is closed, and a half-closed client's link is retired.
+func (l *link) closeIfDone() {
+	if !l.closeAfter || l.retired || l.pairer.PendingLoud() > 0 || len(l.rest) > 0 {
+		return
+	}
+	l.closeAfter = false
+	l.client.write(l.lastWords)
+	l.lastWords = nil
+	l.client.close()
+	if l.client.closed {
+		l.retire()
+	}
+}
+
+// consume forwards the complete (or streaming) requests at the start of buf and returns how many bytes it
+// used; an incomplete request header waits for more bytes. Every request goes to memcached, which answers it
+// (errors included) in its own words: only what memcached cannot frame at all ends the conversation here.
+func (l *link) consume(buf []byte, now int64) int {
+	if l.dead {
+		return len(buf)
 	}
 	pos, fwdStart := 0, 0 // buf[fwdStart:pos] is waiting to be forwarded
-	flush := func() {
-		if pos > fwdStart {
-			_, _ = l.up.Write(buf[fwdStart:pos])
-			upBytesOut.Add(pos - fwdStart)
-		}
-		fwdStart = pos
-	}
-	var local []byte // answers the proxy gives itself, written after the forwarded bytes
-	action := gnet.None
 loop:
 	for pos < len(buf) {
 		rest := buf[pos:]
@@ -190,14 +253,6 @@ loop:
 			}
 			continue
 		}
-		if l.swallow > 0 {
-			flush()
-			k := min(len(rest), l.swallow)
-			pos += k
-			fwdStart = pos
-			l.swallow -= k
-			continue
-		}
 		n, err := l.reqP.Parse(rest, &l.req)
 		r := &l.req
 		switch {
@@ -206,31 +261,13 @@ loop:
 			l.pairer.Request(r, now)
 			pos += n
 			if r.Cmd == mcproto.CmdQuit {
-				// memcached closes after quit and never reads what follows: forwarding it would only earn the
-				// client "upstream connection closed" errors that memcached itself never sends.
+				// memcached closes after quit and never reads what follows.
 				l.dead = true
-				flush()
-				pos = len(buf)
-				fwdStart = pos
 				break loop
 			}
 		case err == mcproto.ErrIncomplete:
 			if r.FrameLen == 0 || r.HeaderLen > len(rest) {
 				break loop // wait for the rest of the header
-			}
-			if r.BodyErr == mcproto.ErrTooLarge || r.BodyErr == mcproto.BinTooLarge {
-				// A value over max_item_size: answer it here and drop its body as it arrives.
-				if l.pairer.PendingLoud() > 0 {
-					l.waitDrain = true
-					break loop
-				}
-				flush()
-				local = l.localAnswer(local, r, r.BodyErr)
-				requestsByCmd[r.Cmd].Inc()
-				pos += len(rest)
-				fwdStart = pos
-				l.swallow = r.FrameLen - len(rest)
-				break loop
 			}
 			// A large frame: forward what we have, stream the rest.
 			requestsByCmd[r.Cmd].Inc()
@@ -241,28 +278,11 @@ loop:
 		default:
 			pe := err.(*mcproto.ProtocolError)
 			clientErrors.Inc()
-			if pe == mcproto.ErrTooLarge || pe == mcproto.BinTooLarge {
-				if l.pairer.PendingLoud() > 0 {
-					l.waitDrain = true
-					break loop
-				}
-				flush()
-				local = l.localAnswer(local, r, pe)
-				requestsByCmd[r.Cmd].Inc()
-				pos += n
-				fwdStart = pos
-				continue
-			}
 			if n == 0 {
-				// Nothing memcached could frame (a line too long, bad binary magic): answer and close.
-				flush()
-				if pe.Text != "" && r.Proto != mcproto.ProtoBinary {
-					local = append(local, pe.Text...)
-					local = append(local, '\r', '\n')
-				}
-				pos = len(buf)
-				fwdStart = pos
-				action = gnet.Close
+				// Nothing memcached could frame (a line too long, bad binary magic): memcached answers what came
+				// before, then says why, if it says anything, and closes.
+				l.lastWords = pe.AppendReply(l.lastWords, r)
+				l.dead, l.closeAfter = true, true
 				break loop
 			}
 			// memcached answers this one itself: forward it and pair its error response.
@@ -270,56 +290,45 @@ loop:
 			l.pairer.Request(r, now)
 			pos += n
 			if pe.Close {
-				// memcached closes after answering; ignore whatever the client sends next.
+				// memcached closes after answering; it never reads what the client sends next.
 				l.dead = true
-				flush()
-				pos = len(buf)
-				fwdStart = pos
 				break loop
 			}
 		}
 	}
-	flush()
-	if pos > 0 {
-		// gnet's Discard(0) empties the whole inbound buffer: a partial request must stay for the next read.
-		_, _ = c.Discard(pos)
+	if pos > fwdStart {
+		l.toUpstream(buf[fwdStart:pos])
+	}
+	if l.dead {
+		pos = len(buf)
 	}
 	clientBytesIn.Add(pos)
-	if len(local) > 0 {
-		localAnswers.Inc()
-		_, _ = c.Write(local)
-		clientBytesOut.Add(len(local))
-	}
+	arriving(&l.reqStart, pos < len(buf) || l.reqBody > 0, now)
 	l.inflight.Store(int64(l.pairer.PendingLoud()))
-	if action == gnet.None && c.InboundBuffered() > l.s.cfg.MaxClientBuffer {
-		connsOverflow.Inc()
-		action = gnet.Close
-	}
-	if action == gnet.None && l.up.OutboundBuffered() > l.s.cfg.MaxClientBuffer {
-		// memcached is not reading: bound memory rather than buffer without limit.
-		connsOverflow.Inc()
-		action = gnet.Close
-	}
-	return action
+	l.closeIfDone()
+	return pos
 }
 
-// localAnswer appends the proxy's own answer to a request it rejects, in memcached's words.
-func (l *link) localAnswer(out []byte, r *mcproto.Request, pe *mcproto.ProtocolError) []byte {
-	if r.Proto == mcproto.ProtoBinary {
-		return mcproto.AppendBinaryError(out, r.Opcode, r.Opaque, pe.BinStatus, "Too large.")
+// toUpstream forwards b. A failed write closes the upstream at once (gnet calls OnClose from inside Write), so
+// l.up is checked before every write and never used after it went nil.
+func (l *link) toUpstream(b []byte) {
+	if l.up == nil || l.retired {
+		return
 	}
-	if r.Noreply {
-		return out // memcached's out_string honours noreply for this error too
-	}
-	out = append(out, pe.Text...)
-	return append(out, '\r', '\n')
+	_, _ = l.up.Write(b)
+	upBytesOut.Add(len(b))
 }
 
 // fromUpstream forwards upstream bytes to the client, pairing each response frame.
-func (l *link) fromUpstream() gnet.Action {
-	up := l.up
-	if up == nil {
-		return gnet.None
+func (l *link) fromUpstream(up gnet.Conn) gnet.Action {
+	if up != l.up || l.retired || !l.client.live() {
+		// Nobody to answer: never write to a closed client, whose fd number may be another connection's now.
+		return gnet.Close
+	}
+	if l.upValve.paused {
+		if l.balance(); l.upValve.paused {
+			return gnet.None // the client is not reading: leave memcached's answers where they are
+		}
 	}
 	now := time.Now().UnixNano()
 	l.lastActive.Store(now)
@@ -364,7 +373,7 @@ func (l *link) fromUpstream() gnet.Action {
 		pos = len(buf)
 	}
 	if pos > 0 {
-		_, _ = l.client.Write(buf[:pos])
+		l.client.write(buf[:pos])
 		clientBytesOut.Add(pos)
 		_, _ = up.Discard(pos)
 	}
@@ -373,13 +382,65 @@ func (l *link) fromUpstream() gnet.Action {
 		l.pairer.Stats.Orphans = 0
 	}
 	l.inflight.Store(int64(l.pairer.PendingLoud()))
-	if l.waitDrain && l.pairer.PendingLoud() == 0 {
-		_ = l.client.Wake(nil)
+	if l.retired || !l.client.live() {
+		return gnet.Close // the write found the client gone
 	}
-	if l.client.OutboundBuffered() > l.s.cfg.MaxClientBuffer {
+	l.closeIfDone()
+	if !l.client.closed && l.client.buffered() > l.s.cfg.MaxClientBuffer {
 		// The client does not read its responses: close it rather than buffer without bound.
 		connsOverflow.Inc()
-		_ = l.client.Close()
+		l.client.close()
 	}
+	if l.retired {
+		return gnet.Close
+	}
+	l.balance()
 	return gnet.None
+}
+
+// clientClosed runs in the client's OnClose, before gnet closes its fd. A client that half-closed its connection
+// with answers still owed (or requests not yet forwarded) keeps the link until they are written; otherwise the
+// link is retired at once.
+func (l *link) clientClosed(err error) {
+	if l.client.closed {
+		return
+	}
+	var unread []byte
+	if !l.dead && !l.failed && !l.retired {
+		unread, _ = l.client.c.Peek(-1)
+	}
+	owed := !l.retired && !l.failed && (l.pairer.PendingLoud() > 0 || len(unread) > 0 || l.closeAfter)
+	if !l.client.observeClose(err, owed, l.s.cfg.MaxClientBuffer, time.Duration(l.s.cfg.DrainTimeout)) {
+		l.retire()
+		return
+	}
+	l.rest = append(l.rest[:0], unread...)
+	l.closeAfter = true
+	if l.up != nil {
+		l.forwardRest()
+	}
+}
+
+// retire takes the link out of the server's books once neither side will be served again: pending requests are
+// recorded as lost, and the upstream connection is closed (its late answers are dropped by fromUpstream).
+func (l *link) retire() {
+	if l.retired {
+		return
+	}
+	l.retired = true
+	if l.client.drain != nil {
+		l.client.close()
+	}
+	if l.up != nil {
+		_ = l.up.Close()
+	}
+	l.balance() // forgets a pause
+	account(&l.acctClient, 0)
+	account(&l.acctUp, 0)
+	l.pairer.Close(time.Now().UnixNano())
+	l.inflight.Store(0)
+	openConns.Add(-1)
+	l.s.mu.Lock()
+	delete(l.s.links, l.id)
+	l.s.mu.Unlock()
 }

@@ -11,11 +11,7 @@
 package proxy
 
 import (
-	"bufio"
 	"context"
-	"fmt"
-	"net"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -263,28 +259,11 @@ func (p *pool) stopProbes() {
 	}
 }
 
-// probe asks a server for its version; ctx ending (the server removed by a reload) abandons it.
+// probe asks a server whether it is back (askUpstream: a server that wants a login, or speaks only the binary
+// protocol, counts as answering); ctx ending (the server removed by a reload) abandons it.
 func probe(ctx context.Context, addr string, timeout time.Duration) error {
-	d := net.Dialer{Timeout: timeout}
-	c, err := d.DialContext(ctx, "tcp", addr)
-	if err != nil {
-		return err
-	}
-	defer c.Close()
-	stop := context.AfterFunc(ctx, func() { c.Close() })
-	defer stop()
-	_ = c.SetDeadline(time.Now().Add(timeout))
-	if _, err := c.Write([]byte("version\r\n")); err != nil {
-		return err
-	}
-	line, err := bufio.NewReader(c).ReadString('\n')
-	if err != nil {
-		return err
-	}
-	if !strings.HasPrefix(line, "VERSION ") {
-		return fmt.Errorf("unexpected probe answer %q", strings.TrimSpace(line))
-	}
-	return nil
+	_, err := askUpstream(ctx, "tcp", addr, timeout)
+	return err
 }
 
 // timeoutTicker asks every event loop to fail requests older than the pool timeout.

@@ -5,6 +5,7 @@ package proxy
 
 import (
 	"bytes"
+	"encoding/binary"
 	"os"
 	"strconv"
 	"sync/atomic"
@@ -19,7 +20,8 @@ type pclient struct {
 	s  *Server
 	p  *pool
 	pl *poolLoop
-	c  gnet.Conn
+	c  gnet.Conn // the client connection; written and closed only through ep
+	ep endpoint
 	id uint64
 
 	reqP   mcproto.RequestParser
@@ -40,11 +42,16 @@ type pclient struct {
 	scratch  []byte
 	picks    []int       // scratch: the server of each key of a multi-get
 	subs     []serverSub // scratch: a split multi-get's sub-request per server
-	quitting bool
-	closed   bool
+	quitting bool        // close once every answer owed is written (quit, a request memcached closes on, a half-close)
+	retired  bool        // out of the server's books
+	valve    valve       // read back-pressure (flow.go)
+	swallow  int         // bytes still to drop of a value too large for memcached
+	acct     int64       // bytes in bufferedBytes
+	auth     clientAuth  // login to the proxy, with pool.client_auth_file (auth.go)
 
 	inflight   atomic.Int64
 	lastActive atomic.Int64
+	reqStart   atomic.Int64 // unix ns when the request still arriving began (0: none), for request_timeout
 }
 
 // serverSub is a split multi-get's sub-request to the server at idx.
@@ -77,10 +84,11 @@ const (
 )
 
 func (s *Server) newPoolClient(c gnet.Conn) *pclient {
-	cl := &pclient{s: s, p: s.pool, c: c, id: s.seq.Add(1)}
+	cl := &pclient{s: s, p: s.pool, c: c, ep: endpoint{c: c}, id: s.seq.Add(1)}
 	cl.pl = s.pool.loop(c.EventLoop())
 	cl.reqP.MaxLine = s.cfg.MaxLine
-	cl.reqP.MaxValue = s.cfg.MaxItemSize
+	s.poolInfo.apply(&cl.reqP)
+	cl.reqP.MaxValue = s.maxItemSize()
 	cl.pairer.Hasher = s.hasher
 	cl.pairer.Conn = cl.id
 	cl.pairer.Emit = s.record
@@ -160,7 +168,7 @@ func (sl *slot) subDone(int64) {
 
 // flush writes every complete slot at the head of the queue, in order, and records the answers.
 func (cl *pclient) flush(now int64) {
-	if cl.closed {
+	if cl.retired {
 		return
 	}
 	var out []byte
@@ -188,7 +196,7 @@ func (cl *pclient) flush(now int64) {
 		cl.slots, cl.head = cl.slots[:0], 0
 	}
 	if len(out) > 0 {
-		_, _ = cl.c.Write(out) // gnet copies what it cannot write now: the buffers are free again after this
+		cl.ep.write(out) // gnet (or the drainer) copies what it cannot write now: the buffers are free again after this
 		clientBytesOut.Add(len(out))
 	}
 	if shared && cap(out) <= 1<<20 {
@@ -201,12 +209,17 @@ func (cl *pclient) flush(now int64) {
 	cl.written = written[:0]
 	cl.inflight.Store(int64(len(cl.slots) - cl.head))
 	if cl.quitting && cl.head == len(cl.slots) {
-		_ = cl.c.Close()
+		cl.ep.close()
+		if cl.ep.closed {
+			cl.retire() // a half-closed client has all its answers
+		}
+		return
 	}
-	if cl.c.OutboundBuffered() > cl.s.cfg.MaxClientBuffer {
+	if !cl.ep.closed && cl.ep.buffered() > cl.s.cfg.MaxClientBuffer {
 		connsOverflow.Inc()
-		_ = cl.c.Close()
+		cl.ep.close()
 	}
+	cl.balance()
 }
 
 // recordAnswers feeds the bytes written back to the client to its pairer.
@@ -247,41 +260,76 @@ func (cl *pclient) fromClient() gnet.Action {
 	if cl.s.draining.Load() {
 		return gnet.None // shutting down: no new requests; those in flight finish
 	}
+	if cl.valve.paused {
+		if cl.balance(); cl.valve.paused {
+			return gnet.None // gnet read anyway: keep the bytes for later
+		}
+	}
 	st := cl.pl.refresh()
 	buf, _ := c.Peek(-1)
 	pos := 0
 	action := gnet.None
 	for pos < len(buf) && !cl.quitting {
+		if cl.swallow > 0 {
+			// The rest of a value too large for memcached: dropped as it arrives, as memcached drops it.
+			k := min(len(buf)-pos, cl.swallow)
+			pos += k
+			cl.swallow -= k
+			continue
+		}
+		if n, ok := cl.loginText(st, buf[pos:], now); ok { // auth.go: a text client's login, before any parsing
+			if n == 0 {
+				break
+			}
+			pos += n
+			continue
+		}
 		n, err := cl.reqP.Parse(buf[pos:], &cl.req)
 		r := &cl.req
 		if err == mcproto.ErrIncomplete {
+			if tooLarge(r.BodyErr) && r.HeaderLen <= len(buf)-pos {
+				// Answer now and drop the value as it streams in, instead of holding it whole.
+				clientErrors.Inc()
+				requestsByCmd[r.Cmd].Inc()
+				cl.pairer.Request(r, now)
+				cl.tooLarge(st, r, r.BodyErr.AppendReply(nil, r), now)
+				cl.swallow = r.FrameLen - (len(buf) - pos)
+				pos = len(buf)
+				continue
+			}
 			break
 		}
 		if pe, ok := err.(*mcproto.ProtocolError); ok {
 			clientErrors.Inc()
 			if n == 0 || pe.Close {
-				if pe.Text != "" && r.Proto != mcproto.ProtoBinary {
-					cl.local([]byte(pe.Text + "\r\n"))
-				} else if pe.BinStatus != 0 {
-					cl.local(mcproto.AppendBinaryError(nil, r.Opcode, r.Opaque, pe.BinStatus, ""))
+				// memcached answers (if at all) and closes.
+				if reply := pe.AppendReply(nil, r); len(reply) > 0 {
+					cl.local(reply)
 				}
 				cl.quitting = true
 				pos = len(buf)
 				break
 			}
+			if r.Proto == mcproto.ProtoBinary && cl.interceptBinary(st, r, buf[pos:pos+n]) { // auth.go
+				pos += n
+				continue
+			}
 			requestsByCmd[r.Cmd].Inc()
 			cl.pairer.Request(r, now)
-			// memcached would answer this itself; the proxy knows its exact words.
-			if r.Proto == mcproto.ProtoBinary {
-				cl.local(mcproto.AppendBinaryError(nil, r.Opcode, r.Opaque, pe.BinStatus, "Too large."))
-			} else if !r.Noreply {
-				cl.local([]byte(pe.Text + "\r\n"))
+			// memcached would answer this itself; mcproto knows its exact words for the upstream's release.
+			if tooLarge(pe) {
+				cl.tooLarge(st, r, pe.AppendReply(nil, r), now)
+			} else if reply := pe.AppendReply(nil, r); len(reply) > 0 {
+				cl.local(reply)
 			}
 			pos += n
 			continue
 		}
 		frame := buf[pos : pos+n]
 		pos += n
+		if r.Proto == mcproto.ProtoBinary && cl.interceptBinary(st, r, frame) { // auth.go: SASL, unauthenticated
+			continue
+		}
 		requestsByCmd[r.Cmd].Inc()
 		cl.pairer.Request(r, now)
 		cl.route(st, r, frame, now)
@@ -291,11 +339,13 @@ func (cl *pclient) fromClient() gnet.Action {
 		_, _ = c.Discard(pos)
 	}
 	clientBytesIn.Add(pos)
+	arriving(&cl.reqStart, pos < len(buf) && !cl.quitting, now)
 	cl.flush(now)
 	if c.InboundBuffered() > cl.s.cfg.MaxClientBuffer {
 		connsOverflow.Inc()
 		action = gnet.Close
 	}
+	cl.balance()
 	return action
 }
 
@@ -729,15 +779,87 @@ func binAnswer(op uint8, opaque uint32, status uint16, value string) []byte {
 	return b
 }
 
-func (s *Server) poolClientClosed(cl *pclient) {
-	if cl.closed {
+// closedByClient runs in the client's OnClose, before gnet closes its fd. A client that half-closed its
+// connection with answers still owed keeps its slots until they are written; otherwise it is retired at once.
+func (cl *pclient) closedByClient(err error) {
+	if cl.ep.closed {
 		return
 	}
-	cl.closed = true
+	owed := !cl.retired && cl.head < len(cl.slots)
+	if !cl.ep.observeClose(err, owed, cl.s.cfg.MaxClientBuffer, time.Duration(cl.s.cfg.DrainTimeout)) {
+		cl.retire()
+		return
+	}
+	cl.quitting = true
+}
+
+// retire takes the client out of the server's books; answers still arriving for it are dropped by flush.
+func (cl *pclient) retire() {
+	if cl.retired {
+		return
+	}
+	cl.retired = true
+	if cl.ep.drain != nil {
+		cl.ep.close()
+	}
+	cl.balance() // forgets a pause
+	account(&cl.acct, 0)
 	cl.pairer.Close(time.Now().UnixNano())
 	cl.inflight.Store(0)
 	openConns.Add(-1)
-	s.mu.Lock()
-	delete(s.poolClients, cl.id)
-	s.mu.Unlock()
+	cl.s.mu.Lock()
+	delete(cl.s.poolClients, cl.id)
+	cl.s.mu.Unlock()
+}
+
+func tooLarge(pe *mcproto.ProtocolError) bool {
+	return pe == mcproto.ErrTooLarge || pe == mcproto.BinTooLarge
+}
+
+// tooLarge answers a store whose value is over memcached's item size limit with memcached's reply, and
+// reproduces the rest of what memcached does: a set (text set, meta ms in set mode, binary set) that cannot be
+// stored unlinks the key's old item, so the pool deletes it before the reply goes out.
+func (cl *pclient) tooLarge(st *poolState, r *mcproto.Request, reply []byte, now int64) {
+	set := r.Cmd == mcproto.CmdSet && !r.HasCas || r.Cmd == mcproto.CmdMetaSet && (r.Mode == 0 || r.Mode == 'S' || r.Mode == 's')
+	if !set || len(r.Keys) == 0 {
+		if len(reply) > 0 {
+			cl.local(reply)
+		}
+		return
+	}
+	key, ok := mcproto.DecodeKey(r.Keys[0], r.KeyBase64, cl.keyScratch())
+	if !ok {
+		key = r.Keys[0]
+	}
+	idx := st.ring.Pick(key)
+	us := cl.serverFor(st, idx)
+	if us == nil {
+		if len(reply) > 0 {
+			cl.local(reply)
+		}
+		return
+	}
+	sl := cl.newSlot()
+	sl.buf = append(sl.buf, reply...)
+	sr := cl.pl.newSub(sl, subSingle)
+	sr.suppress = func(*mcproto.Response) bool { return true }
+	var del []byte
+	switch {
+	case r.Proto == mcproto.ProtoBinary:
+		del = make([]byte, 24, 24+len(key))
+		del[0], del[1] = 0x80, 0x04 // DELETE, loud
+		binary.BigEndian.PutUint16(del[2:], uint16(len(key)))
+		binary.BigEndian.PutUint32(del[8:], uint32(len(key)))
+		del = append(del, key...)
+	case r.Cmd == mcproto.CmdMetaSet:
+		del = append([]byte("md "), r.Keys[0]...)
+		if r.KeyBase64 {
+			del = append(del, " b"...)
+		}
+		del = append(del, '\r', '\n')
+	default:
+		del = append(append([]byte("delete "), key...), '\r', '\n')
+	}
+	localAnswers.Inc()
+	cl.connFor(idx, us).send(del, sr, now)
 }

@@ -42,7 +42,7 @@ func (pl *poolLoop) flushDirty(context.Context) error {
 	for i, uc := range pl.dirty {
 		pl.dirty[i] = nil
 		uc.isDirty = false
-		if uc.c == nil || uc.dead || len(uc.out) == 0 {
+		if uc.c == nil || uc.dead || len(uc.out) == 0 || !uc.hs.done { // auth.go: handshakeDone writes
 			continue
 		}
 		_, _ = uc.c.Write(uc.out)
@@ -62,6 +62,7 @@ type upServer struct {
 	shadow  bool
 	retired bool
 	lastErr time.Time // shadow: last dial failure, to redial at most once a second
+	version string    // the server's version, as the latest handshake reported it (auth.go)
 }
 
 // upConn is one shared upstream connection.
@@ -79,6 +80,10 @@ type upConn struct {
 	resp    mcproto.Response
 	dead    bool
 	isDirty bool // listed in pl.dirty
+	need    int  // bytes the answer at the head of the inbound buffer needs before it can be framed (0: unknown)
+
+	// hs is the login handshake (auth.go): no client byte is written before hs.done.
+	hs upHandshake
 }
 
 // subKind is how a forwarded request's answer is consumed.
@@ -223,11 +228,7 @@ func (uc *upConn) opened(c gnet.Conn) gnet.Action {
 		return gnet.Close
 	}
 	uc.c = c
-	if len(uc.out) > 0 && !uc.isDirty {
-		_, _ = c.Write(uc.out)
-		upBytesOut.Add(len(uc.out))
-		uc.out = uc.out[:0]
-	}
+	uc.startHandshake() // auth.go: the bytes queued in out go when it is done
 	if uc.srv.retired {
 		uc.closeIfIdle() // a shadow copy that waited for this dial is written: nothing else will come
 	}
@@ -236,6 +237,9 @@ func (uc *upConn) opened(c gnet.Conn) gnet.Action {
 
 // send forwards b (copied) and, for primary connections, queues sr for the answer.
 func (uc *upConn) send(b []byte, sr *subReq, now int64) {
+	if uc.hs.refusal != "" && uc.refused(sr, now) { // auth.go: a connection that could not log in forwards nothing
+		return
+	}
 	if sr != nil {
 		sr.sent = now
 		uc.fifo = append(uc.fifo, sr)
@@ -247,8 +251,8 @@ func (uc *upConn) send(b []byte, sr *subReq, now int64) {
 		}
 	}
 	uc.out = append(uc.out, b...)
-	if uc.c == nil || uc.isDirty {
-		return // written by opened, or by the flush already scheduled
+	if uc.c == nil || uc.isDirty || !uc.hs.done {
+		return // written when the handshake is done (auth.go), or by the flush already scheduled
 	}
 	uc.isDirty = true
 	pl := uc.pl
@@ -263,6 +267,15 @@ func (uc *upConn) send(b []byte, sr *subReq, now int64) {
 
 func (uc *upConn) pending() int { return len(uc.fifo) - uc.head }
 
+// unsent returns the bytes queued for the server and not yet written to its socket.
+func (uc *upConn) unsent() int {
+	n := len(uc.out)
+	if uc.c != nil {
+		n += uc.c.OutboundBuffered()
+	}
+	return n
+}
+
 func (uc *upConn) pop() *subReq {
 	sr := uc.fifo[uc.head]
 	uc.fifo[uc.head] = nil
@@ -275,10 +288,18 @@ func (uc *upConn) pop() *subReq {
 
 // fromUpstream consumes answers in FIFO order and hands each to its client slot.
 func (uc *upConn) fromUpstream() gnet.Action {
+	if !uc.hs.done {
+		return uc.handshakeRead() // auth.go
+	}
 	c := uc.c
+	if uc.need > 0 && c.InboundBuffered() < uc.need {
+		// A large answer is still arriving: gnet's Peek would copy all of it again on every read.
+		return gnet.None
+	}
+	uc.need = 0
 	buf, _ := c.Peek(-1)
-	upBytesIn.Add(len(buf))
 	if uc.srv.shadow {
+		upBytesIn.Add(len(buf))
 		_, _ = c.Discard(len(buf))
 		return gnet.None
 	}
@@ -294,6 +315,7 @@ func (uc *upConn) fromUpstream() gnet.Action {
 		}
 		n, err := uc.respP.Parse(buf[pos:], &uc.resp)
 		if err == mcproto.ErrIncomplete {
+			uc.need = uc.resp.FrameLen // known once the header is in; 0 otherwise
 			break
 		}
 		if err != nil {
@@ -324,6 +346,7 @@ func (uc *upConn) fromUpstream() gnet.Action {
 		}
 	}
 	if pos > 0 {
+		upBytesIn.Add(pos)
 		// gnet's Discard(0) empties the whole inbound buffer: a partial answer must stay for the next read.
 		_, _ = c.Discard(pos)
 		if uc.srv.h != nil {
@@ -343,6 +366,10 @@ func (uc *upConn) fromUpstream() gnet.Action {
 // consume handles one answer frame and reports whether the request is complete.
 func (sr *subReq) consume(r *mcproto.Response, frame []byte) bool {
 	sl := sr.sl
+	if sl.cl.retired {
+		// Nobody will read this answer: keep none of it, only find where the request's answer ends.
+		return sr.kind != subGet || r.Kind != mcproto.RespValue
+	}
 	switch sr.kind {
 	case subGet:
 		if r.Kind == mcproto.RespValue {
@@ -454,7 +481,8 @@ func (uc *upConn) closed() {
 // awaited and no bytes waiting for the dial to complete (opened calls it again then). Bytes already queued go out
 // first; gnet writes what it still holds before it closes.
 func (uc *upConn) closeIfIdle() {
-	if uc.dead || uc.pending() > 0 || (uc.c == nil && len(uc.out) > 0) {
+	// Queued bytes never go out before the handshake (auth.go): handshakeDone calls again.
+	if uc.dead || uc.pending() > 0 || ((uc.c == nil || !uc.hs.done) && len(uc.out) > 0) {
 		return
 	}
 	uc.dead = true

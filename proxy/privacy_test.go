@@ -58,7 +58,6 @@ func TestPrivacy(t *testing.T) {
 	q := profile.NewQueue(w, 1<<16)
 	defer q.Close()
 	cfg := testConfig(t, mc.Addr)
-	cfg.MaxItemSize = 64 << 10
 	srv := startProxy(t, cfg, proxy.Options{Anonymizer: anon, Queue: q, Logger: logger})
 	msrv, err := metricsrv.Start("127.0.0.1:0")
 	if err != nil {
@@ -86,7 +85,7 @@ func TestPrivacy(t *testing.T) {
 	text.roundTrip("ms "+b64Key+" 9 b\r\nPRIVVALUE\r\n", "HD")
 	text.roundTrip("mg "+b64Key+" b v k\r\n", "VA 9 k"+b64Key+" b", "PRIVVALUE")
 	text.roundTrip("set "+tooLong+" 0 0 9\r\nPRIVVALUE\r\n", "CLIENT_ERROR bad command line format", "ERROR")
-	big := "PRIVVALUE-big-" + repeat(100<<10)
+	big := "PRIVVALUE-big-" + repeat(1100<<10) // over memcached's default item size
 	text.roundTrip("set "+keys[0]+" 0 0 "+strconv.Itoa(len(big))+"\r\n"+big+"\r\n",
 		"SERVER_ERROR object too large for cache")
 	text.roundTrip("PRIVKEY-as-a-command "+keys[1]+"\r\n", "ERROR")

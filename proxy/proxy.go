@@ -58,6 +58,11 @@ type Server struct {
 	seq         atomic.Uint64
 
 	upNet, upAddr string
+	up            *upstreamBook // inline mode: what the upstream is
+	poolInfo      upstreamInfo  // pool mode: what the servers said at start (rules, item_size_max)
+
+	flow     flowState
+	stopFlow context.CancelFunc
 }
 
 // New checks cfg and prepares a proxy; Start runs it.
@@ -70,6 +75,7 @@ func New(cfg configs.Proxy, opts Options) (*Server, error) {
 		log:    opts.Logger,
 		anon:   opts.Anonymizer,
 		booted: make(chan struct{}),
+		flow:   flowState{wake: make(chan struct{}, 1)},
 		done:   make(chan error, 1),
 		links:  map[uint64]*link{},
 
@@ -91,6 +97,7 @@ func New(cfg configs.Proxy, opts Options) (*Server, error) {
 	} else {
 		s.hasher = mcproto.FNVHasher{}
 	}
+	s.up = &upstreamBook{network: s.upNet, addr: s.upAddr, timeout: time.Duration(cfg.ConnectTimeout)}
 	if cfg.Pool.Enabled() {
 		p, err := newPool(s, cfg.Pool)
 		if err != nil {
@@ -107,6 +114,7 @@ func New(cfg configs.Proxy, opts Options) (*Server, error) {
 
 // Start runs the event loops in the background and returns once the listeners are up.
 func (s *Server) Start() error {
+	s.learnUpstreams()
 	addrs := []string{"tcp://" + s.cfg.Listen}
 	if s.cfg.UnixSocket != "" {
 		addrs = append(addrs, "unix://"+s.cfg.UnixSocket)
@@ -132,9 +140,40 @@ func (s *Server) Start() error {
 	}()
 	select {
 	case <-s.booted:
+		ctx, cancel := context.WithCancel(context.Background())
+		s.stopFlow = cancel
+		go s.checker(ctx)
 		return nil
 	case err := <-s.done:
 		return fmt.Errorf("cannot start proxy on %s (set listen / --listen): %w", s.cfg.Listen, err)
+	}
+}
+
+// learnUpstreams asks the upstream (each pool server) what it is before any client is accepted, so that the
+// first requests are framed by its release's rules; one that does not answer now is asked again when a
+// connection to it opens (inline mode) and is framed by the newest rules meanwhile.
+func (s *Server) learnUpstreams() {
+	if s.pool != nil {
+		var servers []string
+		for _, sv := range s.pool.state.Load().servers {
+			servers = append(servers, sv.Addr)
+		}
+		info, ok := askPool(servers, time.Duration(s.cfg.ConnectTimeout))
+		if !ok {
+			s.log.Warn("no pool server answers; their requests fail until they do (set pool.servers / --upstream)")
+		}
+		s.poolInfo = info
+	} else {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Duration(s.cfg.ConnectTimeout))
+		info, ok := s.up.info(ctx)
+		cancel()
+		if !ok {
+			s.log.Warn("the upstream does not answer; clients get SERVER_ERROR upstream unavailable until it does (set upstream / --upstream)",
+				"upstream", s.cfg.Upstream)
+		} else {
+			s.log.Info("upstream", "upstream", s.cfg.Upstream, "version", info.version, "rules", info.dialect.String(),
+				"binary_only", info.binaryOnly, "auth", info.authWanted)
+		}
 	}
 }
 
@@ -154,6 +193,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	if s.stopped.Swap(true) {
 		return nil
+	}
+	if s.stopFlow != nil {
+		defer s.stopFlow()
 	}
 	stopCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -232,7 +274,7 @@ func (s *Server) OnBoot(eng gnet.Engine) gnet.Action {
 func (s *Server) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 	switch v := c.Context().(type) {
 	case *upside:
-		return nil, s.upstreamOpened(v.l, c)
+		return nil, s.upstreamOpened(v, c)
 	case *upConn:
 		return nil, v.opened(c)
 	}
@@ -266,21 +308,25 @@ func (s *Server) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 // dial connects to the upstream off the event loop, with the configured timeout, then enrolls the connection
 // into the client's event loop.
 func (s *Server) dial(l *link) {
-	el := l.client.EventLoop()
+	el := l.client.c.EventLoop()
 	timeout := time.Duration(s.cfg.ConnectTimeout)
 	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), timeout)
+		info, _ := s.up.info(ctx) // unknown (the question failed): the newest release's rules
+		cancel()
 		nc, err := net.DialTimeout(s.upNet, s.upAddr, timeout)
 		if err == nil {
 			if tc, ok := nc.(*net.TCPConn); ok {
 				_ = tc.SetNoDelay(true)
 			}
-			_, err = el.Enroll(gnet.NewContext(context.Background(), &upside{l: l}), nc)
+			_, err = el.Enroll(gnet.NewContext(context.Background(), &upside{l: l, info: info}), nc)
 			if err != nil {
 				nc.Close()
 			}
 		}
 		if err != nil {
 			upConnectErrors.Inc()
+			s.up.forget() // a server that comes back may be another release
 			fail := err
 			_ = el.Execute(context.Background(), gnet.RunnableFunc(func(context.Context) error {
 				s.upstreamFailed(l, fail)
@@ -296,7 +342,7 @@ func (s *Server) OnTraffic(c gnet.Conn) gnet.Action {
 	case *link:
 		return v.fromClient()
 	case *upside:
-		return v.l.fromUpstream()
+		return v.l.fromUpstream(c)
 	case *pclient:
 		return v.fromClient()
 	case *upConn:
@@ -305,57 +351,53 @@ func (s *Server) OnTraffic(c gnet.Conn) gnet.Action {
 	return gnet.Close
 }
 
-// OnClose tears down the other side of the link.
-func (s *Server) OnClose(c gnet.Conn, _ error) gnet.Action {
+// OnClose tears down the other side of the link. It runs before gnet closes the fd: from here on nothing may
+// write to c (endpoint.observeClose makes sure of it).
+func (s *Server) OnClose(c gnet.Conn, err error) gnet.Action {
 	switch v := c.Context().(type) {
 	case *link:
-		s.clientClosed(v)
+		v.clientClosed(err)
 	case *upside:
 		v.l.upstreamClosed(c)
 	case *pclient:
-		s.poolClientClosed(v)
+		v.closedByClient(err)
 	case *upConn:
 		v.closed()
 	}
 	return gnet.None
 }
 
-// OnTick closes idle client connections.
+// OnTick closes idle client connections and clients whose one request has been arriving for longer than
+// request_timeout (slow-loris clients). It runs on its own goroutine: it reads only atomics and closes through
+// gnet's Close, which is safe from any goroutine and ignores connections gnet already closed.
 func (s *Server) OnTick() (time.Duration, gnet.Action) {
+	now := time.Now()
+	idleCut, reqCut := int64(math.MinInt64), int64(math.MinInt64)
 	if s.cfg.IdleTimeout > 0 {
-		cutoff := time.Now().Add(-time.Duration(s.cfg.IdleTimeout)).UnixNano()
-		s.mu.Lock()
-		for _, l := range s.links {
-			if l.lastActive.Load() < cutoff {
-				connsIdleClosed.Inc()
-				_ = l.client.Close()
-			}
-		}
-		for _, cl := range s.poolClients {
-			if cl.lastActive.Load() < cutoff {
-				connsIdleClosed.Inc()
-				_ = cl.c.Close()
-			}
-		}
-		s.mu.Unlock()
+		idleCut = now.Add(-time.Duration(s.cfg.IdleTimeout)).UnixNano()
 	}
+	if s.cfg.RequestTimeout > 0 {
+		reqCut = now.Add(-time.Duration(s.cfg.RequestTimeout)).UnixNano()
+	}
+	check := func(c gnet.Conn, lastActive, reqStart int64) {
+		switch {
+		case lastActive < idleCut:
+			connsIdleClosed.Inc()
+			_ = c.Close()
+		case reqStart != 0 && reqStart < reqCut:
+			connsSlowClosed.Inc()
+			_ = c.Close()
+		}
+	}
+	s.mu.Lock()
+	for _, l := range s.links {
+		check(l.client.c, l.lastActive.Load(), l.reqStart.Load())
+	}
+	for _, cl := range s.poolClients {
+		check(cl.c, cl.lastActive.Load(), cl.reqStart.Load())
+	}
+	s.mu.Unlock()
 	return time.Second, gnet.None
 }
 
 func (s *Server) OnShutdown(gnet.Engine) {}
-
-func (s *Server) clientClosed(l *link) {
-	if l.closed {
-		return
-	}
-	l.closed = true
-	if l.up != nil {
-		_ = l.up.Close()
-	}
-	l.pairer.Close(time.Now().UnixNano())
-	l.inflight.Store(0)
-	openConns.Add(-1)
-	s.mu.Lock()
-	delete(s.links, l.id)
-	s.mu.Unlock()
-}

@@ -45,6 +45,13 @@ fi
 check_cmd gcc gcc "cgo, to link libpcap"
 check_cmd make make "the Makefile"
 check_cmd ps procps "tests look at processes they started"
+# The pool-mode SASL tests run memcached -S with a Cyrus SASL database of their own: saslpasswd2 builds it, and
+# memcached loads the PLAIN mechanism and the sasldb password check as plugins.
+check_cmd saslpasswd2 sasl2-bin "builds the SASL database of the memcached -S tests"
+compgen -G '/usr/lib/*/sasl2/libplain.so*' >/dev/null ||
+	need libsasl2-modules "no Cyrus SASL PLAIN plugin (memcached -S tests)"
+compgen -G '/usr/lib/*/sasl2/libsasldb.so*' >/dev/null ||
+	need libsasl2-modules-db "no Cyrus SASL sasldb plugin (memcached -S tests)"
 [[ -f /usr/include/pcap.h ]] || need libpcap-dev "no /usr/include/pcap.h (the tap links libpcap through cgo)"
 # pymemcache is checked with the system Python, which is what the Debian package installs into.
 if [[ ! -x /usr/bin/python3 ]]; then

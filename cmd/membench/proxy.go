@@ -41,7 +41,7 @@ Flags (override the config file):
   --max-connections N      refuse clients beyond N (default 4096)
   --idle-timeout D         close idle clients after D (default off)
   --drain-timeout D        on SIGTERM, wait up to D for in-flight requests (default 5s)
-  --max-item-size BYTES    reject larger values like memcached (default 1048576)
+  --max-item-size BYTES    pool mode: answer larger values like memcached (default: memcached's -I)
   --connect-timeout D      dial timeout to the upstream (default 1s)
   --namespace-delimiter C  a key's namespace ends at C (default ":"; "" turns namespaces off)
   --flush-interval D       write a profile block at least this often (default 1s)

@@ -60,6 +60,7 @@ type Server struct {
 	Addr string // 127.0.0.1:port
 	Port int
 	args []string
+	env  []string // added to the test's environment, for this memcached only
 	bin  string
 	cmd  *exec.Cmd
 	t    testing.TB
@@ -77,9 +78,16 @@ func (s *Server) PID() int {
 // "64") and registers its stop with t.Cleanup. It waits until the port accepts connections.
 func StartMemcached(t testing.TB, extra ...string) *Server {
 	t.Helper()
+	return StartMemcachedEnv(t, nil, extra...)
+}
+
+// StartMemcachedEnv is StartMemcached with env ("NAME=value") added to the environment of this memcached
+// process only (SASL_CONF_PATH for -S, for example).
+func StartMemcachedEnv(t testing.TB, env []string, extra ...string) *Server {
+	t.Helper()
 	bin := Require(t, "memcached")
 	port := FreePort(t)
-	s := &Server{Addr: "127.0.0.1:" + strconv.Itoa(port), Port: port, bin: bin, t: t}
+	s := &Server{Addr: "127.0.0.1:" + strconv.Itoa(port), Port: port, bin: bin, env: env, t: t}
 	s.args = append([]string{"-l", "127.0.0.1", "-p", strconv.Itoa(port), "-U", "0", "-t", "2"}, extra...)
 	if os.Geteuid() == 0 {
 		s.args = append(s.args, "-u", "root")
@@ -92,6 +100,9 @@ func StartMemcached(t testing.TB, extra ...string) *Server {
 func (s *Server) start() {
 	s.t.Helper()
 	cmd := exec.Command(s.bin, s.args...)
+	if len(s.env) > 0 {
+		cmd.Env = append(os.Environ(), s.env...)
+	}
 	cmd.Stdout = os.Stderr
 	cmd.Stderr = os.Stderr
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
