@@ -422,6 +422,12 @@ func (p *Pairer) textResponse(r *Response, t int64) {
 			p.stream = true
 		}
 	default:
+		if r.Kind == RespLine && e.pair.Cmd.HasKey() {
+			// No keyed command is answered by a line memcached has no word for: something else sent it (not
+			// memcached, or a corrupted stream). The request keeps waiting for its own answer.
+			p.Stats.Orphans++
+			return
+		}
 		st := textStatus(&e.pair, r)
 		if r.Kind == RespValue && e.pair.Cmd.IsRetrieval() {
 			st = StatusHit

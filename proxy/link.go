@@ -8,6 +8,7 @@
 package proxy
 
 import (
+	"bytes"
 	"sync/atomic"
 	"time"
 
@@ -93,21 +94,35 @@ func (s *Server) upstreamFailed(l *link, err error) {
 		return
 	}
 	l.failed = true
-	s.log.Warn("cannot connect to upstream", "upstream", s.cfg.Upstream, "err", err)
+	s.outage.failed(s.log, s.cfg.Upstream, err)
 	buf := l.rest
 	if !l.client.closed {
 		buf, _ = l.client.c.Peek(-1)
 	}
-	var p mcproto.RequestParser
-	var r mcproto.Request
+	now := time.Now().UnixNano()
 	var out []byte
 	for len(buf) > 0 {
-		n, perr := p.Parse(buf, &r)
-		if n == 0 || (perr != nil && perr != mcproto.ErrIncomplete && n == 0) {
+		n, perr := l.reqP.Parse(buf, &l.req)
+		if n == 0 {
 			break
 		}
-		out = l.appendUpstreamError(out, &r, "SERVER_ERROR upstream unavailable")
+		r := &l.req
+		requestsByCmd[r.Cmd].Inc()
+		l.pairer.Request(r, now)
+		if perr == nil {
+			out = l.appendUpstreamError(out, r, "SERVER_ERROR upstream unavailable")
+		}
 		buf = buf[n:]
+	}
+	// The answers are recorded as the client gets them: a profile shows the outage (status server_error).
+	var rp mcproto.ResponseParser
+	for b := out; len(b) > 0; {
+		n, perr := rp.Parse(b, &l.resp)
+		if n == 0 || perr != nil {
+			break
+		}
+		l.pairer.Response(&l.resp, now, true)
+		b = b[n:]
 	}
 	l.client.write(out)
 	l.client.close()
@@ -364,10 +379,21 @@ func (l *link) fromUpstream(up gnet.Conn) gnet.Action {
 			}
 			break
 		}
-		// Something memcached never sends: stop interpreting, keep forwarding faithfully.
+		// Something memcached never sends: forward it faithfully, unpaired. A text stream resynchronises at the
+		// next line end, so the answers after it pair again; a binary one cannot, and passes through unpaired.
 		upBadResponses.Inc()
-		l.s.log.Warn("unparseable response from upstream; passing bytes through unpaired", "upstream", l.s.cfg.Upstream)
-		l.rawUp = true
+		if l.respP.Protocol() == mcproto.ProtoBinary {
+			l.s.log.Warn("unparseable binary response from upstream; passing bytes through unpaired",
+				"upstream", l.s.cfg.Upstream)
+			l.rawUp = true
+			break
+		}
+		nl := bytes.IndexByte(rest, '\n')
+		if nl < 0 {
+			break // the rest of the bad line has not arrived
+		}
+		pos += nl + 1
+		upSkipped.Add(nl + 1)
 	}
 	if l.rawUp {
 		pos = len(buf)

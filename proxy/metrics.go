@@ -26,6 +26,7 @@ var (
 	upConnectErrors = metrics.NewCounter(`membench_proxy_upstream_errors_total{kind="connect"}`)
 	upClosedErrors  = metrics.NewCounter(`membench_proxy_upstream_errors_total{kind="closed"}`)
 	upBadResponses  = metrics.NewCounter(`membench_proxy_upstream_errors_total{kind="bad_response"}`)
+	upSkipped       = metrics.NewCounter(`membench_proxy_upstream_unparsed_bytes_total`)
 	clientErrors    = metrics.NewCounter(`membench_proxy_client_protocol_errors_total`)
 	localAnswers    = metrics.NewCounter(`membench_proxy_local_answers_total`)
 

@@ -60,6 +60,7 @@ type Server struct {
 	upNet, upAddr string
 	up            *upstreamBook // inline mode: what the upstream is
 	poolInfo      upstreamInfo  // pool mode: what the servers said at start (rules, item_size_max)
+	outage        outage        // inline mode: failed dials, logged once per outage
 
 	flow     flowState
 	stopFlow context.CancelFunc
@@ -322,6 +323,8 @@ func (s *Server) dial(l *link) {
 			_, err = el.Enroll(gnet.NewContext(context.Background(), &upside{l: l, info: info}), nc)
 			if err != nil {
 				nc.Close()
+			} else {
+				s.outage.ok(s.log, s.cfg.Upstream)
 			}
 		}
 		if err != nil {

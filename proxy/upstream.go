@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -232,4 +233,33 @@ func (s *Server) maxItemSize() int {
 		return s.poolInfo.itemMax
 	}
 	return 1 << 20
+}
+
+// outage logs a run of failed dials once, with its count and length when the upstream is back, instead of one
+// line per dial.
+type outage struct {
+	mu    sync.Mutex
+	since time.Time
+	fails int
+}
+
+func (o *outage) failed(log *slog.Logger, upstream string, err error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.fails++
+	if o.fails == 1 {
+		o.since = time.Now()
+		log.Warn("cannot connect to upstream; clients get SERVER_ERROR upstream unavailable until it is back",
+			"upstream", upstream, "err", err)
+	}
+}
+
+func (o *outage) ok(log *slog.Logger, upstream string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.fails > 0 {
+		log.Info("upstream is back", "upstream", upstream, "failed_dials", o.fails,
+			"outage", time.Since(o.since).Round(time.Millisecond).String())
+		o.fails = 0
+	}
 }

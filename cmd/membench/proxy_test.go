@@ -134,7 +134,8 @@ func TestProxyConfig_Failure(t *testing.T) {
 	f([]string{"--connect-timeout", "0s"}, false, "connect_timeout")
 	f([]string{"--flush-interval", "-1s"}, false, "flush_interval")
 	f([]string{"--namespace-delimiter", "::"}, false, "namespace_delimiter")
-	f([]string{"--max-item-size", "0"}, false, "max_item_size")
+	f([]string{"--max-item-size", "-1"}, false, "max_item_size")
+	f([]string{"--request-timeout", "-1s"}, false, "request_timeout")
 	f([]string{"--queue-size", "0"}, false, "queue_size")
 	f([]string{"--event-loops", "-1"}, false, "event_loops")
 	// Config files: unknown keys, bad values and types name the file and the key; a flag can fix a bad value.
