@@ -1,10 +1,11 @@
 // A link is one client connection and its upstream connection. Both sides live on one event loop, so the
 // link's fields are only touched from that loop (except the atomics read by Shutdown and OnTick).
 //
-// Bytes are forwarded exactly as received. The framers only decide where frames end, so that a value whose
-// header has arrived can be passed on as it streams in, requests can be paired with responses, and the few
-// requests the proxy must answer itself (a value over max_item_size, a line over max_line) are answered in
-// order.
+// Bytes are forwarded exactly as received, and memcached answers every request itself. The framers only decide
+// where frames end, so that a value whose header has arrived can be passed on as it streams in, requests can be
+// paired with responses, and the conversation ends where memcached would end it (a line it cannot frame, quit,
+// a half-close). Every write to the client goes through its endpoint (endpoint.go); the upstream connection is
+// nil from the moment gnet closed it.
 package proxy
 
 import (
@@ -465,7 +466,7 @@ func (l *link) retire() {
 	account(&l.acctUp, 0)
 	l.pairer.Close(time.Now().UnixNano())
 	l.inflight.Store(0)
-	openConns.Add(-1)
+	l.s.connClosed()
 	l.s.mu.Lock()
 	delete(l.s.links, l.id)
 	l.s.mu.Unlock()

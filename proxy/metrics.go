@@ -37,7 +37,7 @@ var (
 	eventsSampled  = metrics.NewCounter(`membench_proxy_events_sampled_out_total`)
 	orphans        = metrics.NewCounter(`membench_proxy_unpaired_responses_total`)
 
-	openConns atomic.Int64
+	openConns atomic.Int64 // client connections of every Server in the process
 	_         = metrics.NewGauge(`membench_proxy_connections`, func() float64 { return float64(openConns.Load()) })
 
 	profileBytes atomic.Int64

@@ -608,7 +608,7 @@ func (cl *pclient) stats() []byte {
 	b = append(b, "STAT pid "...)
 	b = strconv.AppendInt(b, int64(pid), 10)
 	b = append(b, "\r\nSTAT version "+versionString+"\r\nSTAT curr_connections "...)
-	b = strconv.AppendInt(b, openConns.Load(), 10)
+	b = strconv.AppendInt(b, cl.s.conns.Load(), 10)
 	b = append(b, "\r\nSTAT pool_servers "...)
 	b = strconv.AppendInt(b, int64(len(st.servers)), 10)
 	down := 0
@@ -806,7 +806,7 @@ func (cl *pclient) retire() {
 	account(&cl.acct, 0)
 	cl.pairer.Close(time.Now().UnixNano())
 	cl.inflight.Store(0)
-	openConns.Add(-1)
+	cl.s.connClosed()
 	cl.s.mu.Lock()
 	delete(cl.s.poolClients, cl.id)
 	cl.s.mu.Unlock()

@@ -61,6 +61,7 @@ type Server struct {
 	up            *upstreamBook // inline mode: what the upstream is
 	poolInfo      upstreamInfo  // pool mode: what the servers said at start (rules, item_size_max)
 	outage        outage        // inline mode: failed dials, logged once per outage
+	conns         atomic.Int64  // open client connections, for max_connections
 
 	flow     flowState
 	stopFlow context.CancelFunc
@@ -234,7 +235,13 @@ func (s *Server) Reload(cfg configs.Pool) error {
 }
 
 // Connections returns the number of open client connections.
-func (s *Server) Connections() int { return int(openConns.Load()) }
+func (s *Server) Connections() int { return int(s.conns.Load()) }
+
+// connClosed counts a client connection out (this Server's, for max_connections, and the process's metric).
+func (s *Server) connClosed() {
+	s.conns.Add(-1)
+	openConns.Add(-1)
+}
 
 // record is the Pairer's Emit: it anonymizes nothing itself (keys were hashed by the Pairer through the
 // anonymizer) and never blocks.
@@ -283,10 +290,11 @@ func (s *Server) OnOpen(c gnet.Conn) ([]byte, gnet.Action) {
 		connsRefused.Inc()
 		return nil, gnet.Close
 	}
-	if openConns.Load() >= int64(s.cfg.MaxConnections) {
+	if s.conns.Load() >= int64(s.cfg.MaxConnections) {
 		connsRefused.Inc()
 		return []byte("ERROR Too many open connections\r\n"), gnet.Close
 	}
+	s.conns.Add(1)
 	openConns.Add(1)
 	connsAccepted.Inc()
 	if s.pool != nil {
