@@ -17,8 +17,13 @@ type Tap struct {
 	Pcap string `toml:"pcap"`
 	// Ports are the memcached server ports: traffic to them is requests, from them responses.
 	Ports []int `toml:"ports"`
-	// BPF overrides the capture filter built from Ports. Offline, it is applied to the file's packets too.
+	// BPF overrides the capture filter built from Ports (and Encap). Offline, it is applied to the file's
+	// packets too, before any tunnel is opened.
 	BPF string `toml:"bpf"`
+	// Encap says which tunnels mirrored traffic is taken out of: "auto" (the default: VXLAN on UDP 4789, as AWS
+	// VPC Traffic Mirroring sends it, and GRE with ERSPAN type I/II/III remote SPAN), "vxlan", "gre" (GRE and
+	// ERSPAN) or "none". The default capture filter lets the chosen tunnels through.
+	Encap string `toml:"encap"`
 	// Promiscuous puts the interface in promiscuous mode (to see traffic between other hosts).
 	Promiscuous bool `toml:"promiscuous"`
 	// SnapLen is the capture length per packet; the default captures whole packets.
@@ -63,6 +68,7 @@ type Tap struct {
 func DefaultTap() Tap {
 	return Tap{
 		Ports:          []int{11211},
+		Encap:          "auto",
 		SnapLen:        262144,
 		BufferSize:     64 << 20,
 		ImmediateMode:  false,
@@ -128,6 +134,11 @@ func (c *Tap) Validate() error {
 			return fmt.Errorf("ports: %d is listed twice", p)
 		}
 		seen[p] = true
+	}
+	switch c.Encap {
+	case "auto", "none", "vxlan", "gre":
+	default:
+		return fmt.Errorf("encap = %q: want auto, none, vxlan or gre", c.Encap)
 	}
 	if c.MetricsListen != "" {
 		if err := checkHostPort("metrics_listen", c.MetricsListen); err != nil {

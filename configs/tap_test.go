@@ -18,7 +18,7 @@ func TestTapExample(t *testing.T) {
 		t.Fatalf("tap.toml does not validate: %v", err)
 	}
 	if c.Interface != "lo" || !reflect.DeepEqual(c.Ports, []int{11211}) || c.Record != "tap.mbp" ||
-		c.ReorderWindow.D() != 250*time.Millisecond {
+		c.ReorderWindow.D() != 250*time.Millisecond || c.Encap != "auto" {
 		t.Fatalf("tap.toml decoded to %+v", c)
 	}
 }
@@ -47,6 +47,8 @@ func TestTapValidate_Failure(t *testing.T) {
 	f(func(c *Tap) { c.ReorderWindow = 0 }, "reorder_window")
 	f(func(c *Tap) { c.Duration = -1 }, "duration")
 	f(func(c *Tap) { c.MetricsListen = "nohost" }, "metrics_listen")
+	f(func(c *Tap) { c.Encap = "geneve" }, "encap")
+	f(func(c *Tap) { c.Encap = "" }, "encap")
 }
 
 func TestTapLoad_UnknownKey(t *testing.T) {

@@ -12,9 +12,12 @@
 // Rules:
 //   - A half-stream delivers bytes from its next expected sequence number. Earlier bytes are retransmissions
 //     or duplicates and are dropped (counted); later segments wait, copied, in a per-half queue.
-//   - A server→client segment also waits while the client→server half has not yet delivered up to the
-//     segment's acknowledgement number: the server had received those request bytes before it answered, so
-//     they come first (this repairs captures whose packets were reordered between the two directions).
+//   - A segment also waits while the other half has not yet delivered up to the segment's acknowledgement
+//     number. A server→client segment: the server had received those request bytes before it answered, so they
+//     come first (this repairs captures whose packets were reordered between the two directions). A
+//     client→server segment: the client had received those response bytes before it sent it, so when the
+//     capture lost a response the requests sent after the client got it stay unframed until the loss is
+//     declared, and only the requests framed before it can have been answered by the lost bytes.
 //   - A wait ends when the missing bytes arrive, or it is declared packet loss (a gap) when the capture clock
 //     (packet timestamps, never the wall clock) passes reorder_window, when the flow or the tap would exceed its
 //     buffer bound, or when the flow ends. Gaps are handled by the framer: resynchronisation and pairing
@@ -152,20 +155,20 @@ func (t *Tap) onSegment(f *flow, d int, s *tcpSegment, ts int64) {
 		t.deliver(f, d, data, int(n), ts, s.ack, hasAck, fin)
 	} else {
 		t.enqueue(f, d, queued{seq: seq, n: n, data: data, ts: ts, ack: s.ack, hasAck: hasAck, fin: fin})
-		t.drain(f, d)
 	}
-	if d == c2s && len(f.h[s2c].q) > 0 {
-		t.drain(f, s2c)
+	if len(f.h[c2s].q) > 0 || len(f.h[s2c].q) > 0 {
+		t.drainBoth(f)
 	}
 }
 
-// blocked reports whether a server→client segment acknowledging ack must wait for client bytes not yet framed.
+// blocked reports whether a segment of half d acknowledging ack must wait for bytes of the other half that are
+// not framed yet.
 func (t *Tap) blocked(f *flow, d int, ack uint32, hasAck bool) bool {
-	if d != s2c || !hasAck {
+	if !hasAck {
 		return false
 	}
-	c := &f.h[c2s]
-	return c.init && seqLT(c.next, ack)
+	o := &f.h[1-d]
+	return o.init && seqLT(o.next, ack)
 }
 
 // deliver passes n bytes at h.next (data holds the captured ones) to the framer.
@@ -221,8 +224,21 @@ func (t *Tap) enqueue(f *flow, d int, s queued) {
 	t.st.Queued++
 }
 
-// drain delivers queued segments of half d that have become contiguous (and unblocked).
-func (t *Tap) drain(f *flow, d int) {
+// drainBoth delivers what has become deliverable in either half until neither moves: framing requests can
+// unblock responses, and responses requests.
+func (t *Tap) drainBoth(f *flow) {
+	for {
+		a := len(f.h[c2s].q) > 0 && t.drain(f, c2s)
+		b := len(f.h[s2c].q) > 0 && t.drain(f, s2c)
+		if !a && !b {
+			return
+		}
+	}
+}
+
+// drain delivers queued segments of half d that have become contiguous (and unblocked), and reports whether it
+// delivered any.
+func (t *Tap) drain(f *flow, d int) bool {
 	h := &f.h[d]
 	progressed := false
 	for len(h.q) > 0 {
@@ -254,6 +270,7 @@ func (t *Tap) drain(f *flow, d int) {
 	if progressed && len(h.q) > 0 {
 		h.qSince = t.now
 	}
+	return progressed
 }
 
 func (t *Tap) dequeue(h *half) {
@@ -266,31 +283,54 @@ func (t *Tap) dequeue(h *half) {
 	}
 }
 
-// forceWaits ends every wait of f: holes become gaps and blocked responses stop waiting for request bytes
-// that never came. Requests are resolved first, since responses may be waiting on them.
+// forceWaits ends every wait of f: holes become gaps, and segments blocked on the other half stop waiting for
+// bytes the capture lost. Holes in the requests are resolved first, since responses may be waiting on them;
+// then holes in the responses, before the requests sent after them are framed.
 func (t *Tap) forceWaits(f *flow) {
-	for d := c2s; d <= s2c; d++ {
-		h := &f.h[d]
-		for len(h.q) > 0 {
-			t.drain(f, d)
-			if len(h.q) == 0 {
-				break
-			}
-			// The lost bytes are timed by the first packet after them: the best bound the capture has.
-			s := &h.q[0]
-			if s.seq != h.next {
-				lost := int(s.seq - h.next)
-				h.next = s.seq
-				t.gap(f, d, lost, s.ts)
+	c, r := &f.h[c2s], &f.h[s2c]
+	for {
+		t.drainBoth(f)
+		switch {
+		case len(c.q) == 0 && len(r.q) == 0:
+			return
+		case len(c.q) > 0 && c.q[0].seq != c.next:
+			t.hole(f, c2s)
+		case len(r.q) > 0 && r.q[0].seq != r.next:
+			t.hole(f, s2c)
+		case len(r.q) == 0:
+			// Requests blocked on responses the capture lost: the client acknowledged them.
+			q := &c.q[0]
+			lost := int(q.ack - r.next)
+			r.next = q.ack
+			if lost == 1 && !r.finDone {
+				r.finDone = true // only the server's FIN was lost: no response bytes
 				continue
 			}
-			// Blocked on the request stream: the server acknowledged bytes the capture lost.
-			c := &f.h[c2s]
-			lost := int(s.ack - c.next)
-			c.next = s.ack
-			t.gap(f, c2s, lost, s.ts)
+			t.gap(f, s2c, lost, q.ts)
+		case len(c.q) == 0:
+			// Responses blocked on requests the capture lost: the server acknowledged them.
+			q := &r.q[0]
+			lost := int(q.ack - c.next)
+			c.next = q.ack
+			t.gap(f, c2s, lost, q.ts)
+		default:
+			// Each half's next segment acknowledges bytes of the other's that wait behind it, which only a
+			// capture that lost or rewrote segments shows: the requests go first.
+			q := c.q[0]
+			t.dequeue(c)
+			t.deliver(f, c2s, q.data, int(q.n), q.ts, q.ack, q.hasAck, q.fin)
 		}
 	}
+}
+
+// hole declares the bytes missing before half d's first queued segment lost. They are timed by that segment:
+// the best bound the capture has.
+func (t *Tap) hole(f *flow, d int) {
+	h := &f.h[d]
+	q := &h.q[0]
+	lost := int(q.seq - h.next)
+	h.next = q.seq
+	t.gap(f, d, lost, q.ts)
 }
 
 // closeFlow ends f: waits become gaps, pending requests are emitted as lost, and the flow is forgotten.

@@ -37,7 +37,7 @@ func readCapture(t testing.TB, path string) []capPacket {
 		t.Fatalf("cannot open fixture: %v (regenerate with sudo scripts/make-tap-fixtures.sh)", err)
 	}
 	defer f.Close()
-	r, err := newCaptureReader(bufio.NewReader(f))
+	r, err := newCaptureReader(bufio.NewReader(f), nil)
 	if err != nil {
 		t.Fatalf("cannot read %s: %v", path, err)
 	}

@@ -26,7 +26,7 @@ type LinkType = layers.LinkType
 type Source interface {
 	// ReadPacket returns the next packet, its capture timestamp (ns since the epoch) and link type. data is
 	// valid until the next call. A live source returns ErrTimeout when nothing arrived for a while, a file io.EOF
-	// at its end.
+	// at its end, and a *DamageError, in place of a packet, for each damaged part it read past (reading goes on).
 	ReadPacket() (data []byte, ts int64, lt LinkType, err error)
 	// Live reports whether packets come from an interface (timestamps follow the wall clock).
 	Live() bool
@@ -35,7 +35,9 @@ type Source interface {
 	Close() error
 }
 
-// CaptureFilter returns the BPF expression for cfg: its bpf key, or TCP to or from any of its ports.
+// CaptureFilter returns the BPF expression for cfg: its bpf key, or TCP to or from any of its ports, plus the
+// outer packets of the tunnels its encap key opens (UDP port 4789 for VXLAN, IP protocol 47 for GRE and ERSPAN):
+// a filter cannot look inside them, so the tap sorts their packets itself.
 func CaptureFilter(cfg *configs.Tap) string {
 	if cfg.BPF != "" {
 		return cfg.BPF
@@ -44,7 +46,19 @@ func CaptureFilter(cfg *configs.Tap) string {
 	for i, p := range cfg.Ports {
 		parts[i] = "port " + strconv.Itoa(p)
 	}
-	return "tcp and (" + strings.Join(parts, " or ") + ")"
+	f := "tcp and (" + strings.Join(parts, " or ") + ")"
+	tunnels := tunnelsFor(cfg.Encap)
+	if tunnels == 0 {
+		return f
+	}
+	f = "(" + f + ")"
+	if tunnels&(1<<tunnelVXLAN) != 0 {
+		f += " or udp port " + strconv.Itoa(vxlanPort)
+	}
+	if tunnels&(1<<tunnelGRE|1<<tunnelERSPAN) != 0 {
+		f += " or ip proto 47 or ip6 proto 47"
+	}
+	return f
 }
 
 // liveReadTimeout is how long a live read waits before returning ErrTimeout, so the tap notices signals and
@@ -79,6 +93,11 @@ func OpenLive(cfg *configs.Tap) (Source, error) {
 	h, err := in.Activate()
 	if err != nil {
 		return nil, liveError(cfg.Interface, err)
+	}
+	if lt := h.LinkType(); !linkSupported(lt) {
+		h.Close()
+		return nil, fmt.Errorf("cannot capture on interface %q (--interface / interface): %w", cfg.Interface,
+			linkTypeError(lt))
 	}
 	filter := CaptureFilter(cfg)
 	if err := h.SetBPFFilter(filter); err != nil {
@@ -144,6 +163,8 @@ type fileSource struct {
 	r    captureReader
 	expr string
 	bpf  map[LinkType]*pcap.BPF // compiled per link type, as pcapng interfaces may differ
+	lt   LinkType               // the last packet's link type, known to be supported
+	ltOK bool
 }
 
 // OpenFile opens a pcap or pcapng file (told apart by its magic). A non-empty bpf filters its packets like a
@@ -153,16 +174,28 @@ func OpenFile(path, bpf string) (Source, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cannot open capture file (--pcap): %w", err)
 	}
-	r, err := newCaptureReader(bufio.NewReaderSize(f, 1<<20))
+	size := func() int64 {
+		if st, err := f.Stat(); err == nil && st.Mode().IsRegular() {
+			return st.Size()
+		}
+		return -1
+	}
+	r, err := newCaptureReader(bufio.NewReaderSize(f, 1<<20), size)
 	if err != nil {
 		f.Close()
 		return nil, fmt.Errorf("cannot read capture file %s (--pcap): %w", path, err)
 	}
 	s := &fileSource{f: f, name: path, r: r, expr: bpf, bpf: map[LinkType]*pcap.BPF{}}
-	if pr, ok := r.(*pcapReader); ok && bpf != "" {
-		if _, err := s.filter(pr.lt); err != nil {
+	if pr, ok := r.(*pcapReader); ok {
+		if !linkSupported(pr.lt) {
 			f.Close()
-			return nil, err
+			return nil, fmt.Errorf("cannot read capture file %s (--pcap): %w", path, linkTypeError(pr.lt))
+		}
+		if bpf != "" {
+			if _, err := s.filter(pr.lt); err != nil {
+				f.Close()
+				return nil, err
+			}
 		}
 	}
 	return s, nil
@@ -185,10 +218,22 @@ func (s *fileSource) ReadPacket() ([]byte, int64, LinkType, error) {
 	for {
 		data, ts, lt, err := s.r.next()
 		if err != nil {
-			if err == io.EOF || errors.Is(err, io.ErrUnexpectedEOF) {
-				return nil, 0, lt, io.EOF // a capture cut while being written ends at its last whole packet
+			var d *DamageError
+			if errors.As(err, &d) {
+				d.File = s.name
+				return nil, 0, lt, d
+			}
+			if err == io.EOF {
+				return nil, 0, lt, io.EOF
 			}
 			return nil, 0, lt, fmt.Errorf("cannot read capture file %s: %w", s.name, err)
+		}
+		if lt != s.lt || !s.ltOK {
+			// pcapng gives each interface its own link type.
+			if !linkSupported(lt) {
+				return nil, 0, lt, fmt.Errorf("cannot read capture file %s (--pcap): %w", s.name, linkTypeError(lt))
+			}
+			s.lt, s.ltOK = lt, true
 		}
 		if s.expr != "" {
 			b, err := s.filter(lt)

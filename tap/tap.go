@@ -41,24 +41,27 @@ type Options struct {
 // Stats are the tap's counters. A Tap updates them on its own goroutine; Snapshot returns a copy that is at
 // most a few thousand packets old while running and exact after Run returns.
 type Stats struct {
-	Packets         uint64    // packets read from the source
-	Ignored         uint64    // not TCP, not to or from a port in Ports, or an unsupported link type
-	Malformed       uint64    // headers that do not parse
-	Fragments       uint64    // IP fragments (memcached traffic is not fragmented; counted and skipped)
-	Truncated       uint64    // segments cut by the snap length; the missing bytes are gaps
-	Bytes           [2]uint64 // payload bytes delivered in order, client→server and server→client
-	Flows           uint64    // connections seen
-	FlowsClosed     uint64    // connections ended (FIN, RST, idle, end of capture)
-	FlowsExpired    uint64    // of those, idle longer than idle_timeout
-	FlowOverflow    uint64    // packets ignored because max_flows connections were open
-	Retransmits     uint64    // segments whose bytes had all been delivered already
-	RetransmitBytes uint64    // bytes delivered again (retransmitted or overlapping), dropped
-	Queued          uint64    // segments that arrived ahead of a missing one (or ahead of their request)
-	Gaps            [2]uint64 // sequence gaps (bytes lost from the capture), per direction
-	LostBytes       [2]uint64 // bytes in those gaps
-	GapsInValues    uint64    // gaps that fell inside a data block: frames intact, nothing lost but value bytes
-	BufferOverflows uint64    // waits ended early because max_flow_buffer or max_total_buffer was reached
-	DroppedSegments uint64    // segments that did not fit in the buffers at all (they become gaps)
+	Packets         uint64             // packets read from the source
+	Ignored         uint64             // not TCP, or not to or from a port in Ports
+	EncapIgnored    uint64             // in a tunnel (VXLAN, GRE, ERSPAN) that the encap setting leaves closed
+	CaptureDamage   uint64             // damaged records or blocks of a capture file, or a file cut short
+	Tunnelled       [numTunnels]uint64 // packets taken out of VXLAN, GRE and ERSPAN tunnels
+	Malformed       uint64             // headers that do not parse
+	Fragments       uint64             // IP fragments (memcached traffic is not fragmented; counted and skipped)
+	Truncated       uint64             // segments cut by the snap length; the missing bytes are gaps
+	Bytes           [2]uint64          // payload bytes delivered in order, client→server and server→client
+	Flows           uint64             // connections seen
+	FlowsClosed     uint64             // connections ended (FIN, RST, idle, end of capture)
+	FlowsExpired    uint64             // of those, idle longer than idle_timeout
+	FlowOverflow    uint64             // packets ignored because max_flows connections were open
+	Retransmits     uint64             // segments whose bytes had all been delivered already
+	RetransmitBytes uint64             // bytes delivered again (retransmitted or overlapping), dropped
+	Queued          uint64             // segments that arrived ahead of a missing one (or ahead of their request)
+	Gaps            [2]uint64          // sequence gaps (bytes lost from the capture), per direction
+	LostBytes       [2]uint64          // bytes in those gaps
+	GapsInValues    uint64             // gaps that fell inside a data block: frames intact, nothing lost but value bytes
+	BufferOverflows uint64             // waits ended early because max_flow_buffer or max_total_buffer was reached
+	DroppedSegments uint64             // segments that did not fit in the buffers at all (they become gaps)
 
 	Resyncs              uint64 // times a half-stream found a frame boundary after starting mid-stream or a gap
 	ResyncSkippedBytes   uint64 // bytes skipped while looking for one
@@ -91,7 +94,15 @@ type Tap struct {
 	hasher      mcproto.KeyHasher
 	sampleBound uint64
 	ports       [1024]uint64 // bitmap of server ports
+	tunnels     uint8        // tunnels opened (bits 1<<tunnelVXLAN, …), from cfg.Encap
 	emitFn      func(*mcproto.Pair)
+
+	// otherPorts counts TCP packets that are not to or from Ports, by their likely server port, so that a run
+	// that found nothing can say where the traffic was. Allocated at the first such packet.
+	otherPorts *[1 << 16]uint64
+	lastLink   LinkType
+	linkOK     bool
+	damage     []string // the first damage reports, for the error Run returns
 
 	flows       map[flowKey]*flow
 	active      []*flow // in creation (id) order; closed flows are removed at the next sweep
@@ -121,7 +132,7 @@ func New(cfg configs.Tap, opts Options) (*Tap, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	t := &Tap{cfg: cfg, opts: opts, log: opts.Logger, flows: map[flowKey]*flow{}}
+	t := &Tap{cfg: cfg, opts: opts, log: opts.Logger, flows: map[flowKey]*flow{}, tunnels: tunnelsFor(cfg.Encap)}
 	if t.log == nil {
 		t.log = slog.New(slog.DiscardHandler)
 	}
@@ -145,8 +156,17 @@ func New(cfg configs.Tap, opts Options) (*Tap, error) {
 
 func (t *Tap) isPort(p uint16) bool { return t.ports[p>>6]&(1<<(p&63)) != 0 }
 
+// ErrDamaged is wrapped by the error Run returns when the capture file was damaged (records with impossible
+// lengths, or a file cut short): everything readable was still read and recorded.
+var ErrDamaged = errors.New("the capture file is damaged")
+
+// maxDamageReports bounds the damage reports logged and kept for Run's error; the rest are only counted.
+const maxDamageReports = 10
+
 // Run reads src until it ends, ctx is done, or the configured duration has passed, then ends every open
-// connection (their waiting requests are recorded as lost) and returns. The source is not closed.
+// connection (their waiting requests are recorded as lost) and returns. The source is not closed. A packet of a
+// link type the tap cannot decode ends the run with an error naming it. Damaged parts of a capture file are
+// logged and counted, reading goes on, and the error returned at the end wraps ErrDamaged.
 func (t *Tap) Run(ctx context.Context, src Source) error {
 	var wallDeadline time.Time
 	if t.cfg.Duration > 0 && src.Live() {
@@ -171,8 +191,20 @@ func (t *Tap) Run(ctx context.Context, src Source) error {
 			break
 		}
 		if rerr != nil {
+			var d *DamageError
+			if errors.As(rerr, &d) {
+				t.damaged(d)
+				continue
+			}
 			err = rerr
 			break
+		}
+		if lt != t.lastLink || !t.linkOK {
+			if !linkSupported(lt) {
+				err = fmt.Errorf("cannot decode packet %d: %w", t.st.Packets+1, linkTypeError(lt))
+				break
+			}
+			t.lastLink, t.linkOK = lt, true
 		}
 		if !t.started {
 			t.started, t.first = true, ts
@@ -190,7 +222,23 @@ func (t *Tap) Run(ctx context.Context, src Source) error {
 	}
 	t.finish()
 	t.publish(src)
+	if err == nil && t.st.CaptureDamage > 0 {
+		err = fmt.Errorf("%w: %d damaged part(s), everything readable was recorded; first: %s", ErrDamaged,
+			t.st.CaptureDamage, t.damage[0])
+	}
 	return err
+}
+
+// damaged counts and logs one damage report.
+func (t *Tap) damaged(d *DamageError) {
+	t.st.CaptureDamage++
+	if len(t.damage) < maxDamageReports {
+		t.damage = append(t.damage, d.Error())
+		t.log.Warn(d.Error())
+		if len(t.damage) == maxDamageReports {
+			t.log.Warn("further damage in the capture file is counted, not logged")
+		}
+	}
 }
 
 // FirstTimestamp returns the first packet's timestamp (ns) and whether one was read.
@@ -261,7 +309,7 @@ func (t *Tap) finish() {
 func (t *Tap) packet(lt LinkType, data []byte, ts int64) {
 	t.st.Packets++
 	s := &t.seg
-	switch decodePacket(lt, data, s) {
+	switch decodeFrame(lt, data, s, t.tunnels) {
 	case decodeOK:
 	case decodeFragment:
 		t.st.Fragments++
@@ -269,9 +317,19 @@ func (t *Tap) packet(lt LinkType, data []byte, ts int64) {
 	case decodeMalformed:
 		t.st.Malformed++
 		return
+	case decodeTunnelIgnored:
+		t.st.EncapIgnored++
+		return
 	default:
 		t.st.Ignored++
 		return
+	}
+	if s.tunnels != 0 {
+		for k := range t.st.Tunnelled {
+			if s.tunnels&(1<<k) != 0 {
+				t.st.Tunnelled[k]++
+			}
+		}
 	}
 	var d int
 	var k flowKey
@@ -284,6 +342,10 @@ func (t *Tap) packet(lt LinkType, data []byte, ts int64) {
 		k = flowKey{server: s.src, client: s.dst, sport: s.sport, cport: s.dport, v6: s.v6}
 	default:
 		t.st.Ignored++
+		if t.otherPorts == nil {
+			t.otherPorts = new([1 << 16]uint64)
+		}
+		t.otherPorts[serverPortGuess(s)]++
 		return
 	}
 	t.advance(ts)
@@ -385,10 +447,16 @@ func (t *Tap) emit(p *mcproto.Pair) {
 
 // String summarises s on one line for logs and the command's exit report.
 func (s *Stats) String() string {
+	var tunnelled uint64
+	for _, n := range s.Tunnelled {
+		tunnelled += n
+	}
 	return fmt.Sprintf("%d packets, %d flows, %d events (%d dropped, %d lost), %d+%d gaps (%d+%d bytes lost), "+
 		"%d resyncs (%d bytes skipped), %d retransmits, %d reordered, %d orphan and %d mismatched responses, "+
-		"%d buffer overflows, %d flow overflows, kernel drops %d, interface drops %d",
+		"%d buffer overflows, %d flow overflows, kernel drops %d, interface drops %d, %d tunnelled "+
+		"(%d in closed tunnels), %d damaged parts of the capture file",
 		s.Packets, s.Flows, s.Events, s.EventsDropped, s.Lost, s.Gaps[c2s], s.Gaps[s2c], s.LostBytes[c2s],
 		s.LostBytes[s2c], s.Resyncs, s.ResyncSkippedBytes, s.Retransmits, s.Queued, s.Orphans, s.Mismatched,
-		s.BufferOverflows, s.FlowOverflow, s.KernelDrops, s.InterfaceDrops)
+		s.BufferOverflows, s.FlowOverflow, s.KernelDrops, s.InterfaceDrops, tunnelled, s.EncapIgnored,
+		s.CaptureDamage)
 }

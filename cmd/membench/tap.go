@@ -5,6 +5,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -32,14 +33,18 @@ retransmissions, overlaps, FIN/RST), framed (text, meta and binary protocols) an
 latencies come from packet timestamps. Connections already open when the capture starts, and bytes the
 capture lost, are resynchronised on the next frame boundary: nothing is guessed, what cannot be paired is
 counted (and requests whose response was lost are recorded with status lost). Reading the same file with
-the same salt file always gives a byte-identical profile.
+the same salt file always gives a byte-identical profile. Mirrored traffic in VXLAN (UDP 4789, as AWS VPC
+Traffic Mirroring sends it), GRE or ERSPAN type I/II/III tunnels is taken out of them (--encap).
 
 Flags (override the config file):
   --config FILE            TOML config (see configs/tap.toml)
   --interface IF           capture live on IF (e.g. lo, eth0)
   --pcap FILE              read a pcap/pcapng file instead
   --port LIST              memcached server port(s), comma-separated (default 11211)
-  --bpf EXPR               capture filter (default: tcp and (port P or ...))
+  --bpf EXPR               capture filter (default: tcp and (port P or ...), plus the outer packets of the
+                           tunnels --encap opens: or udp port 4789 or ip proto 47 or ip6 proto 47)
+  --encap MODE             tunnels to open: auto (default: VXLAN on UDP 4789, GRE, ERSPAN), vxlan, gre
+                           (GRE and ERSPAN) or none
   --promisc                promiscuous mode
   --snaplen BYTES          capture length per packet (default 262144: whole packets)
   --buffer-size BYTES      kernel capture buffer (default 67108864)
@@ -61,6 +66,11 @@ Flags (override the config file):
 Signals: SIGTERM/SIGINT stop the capture and flush the profile; SIGHUP (live capture) closes the profile and
 starts a new timestamped one beside it, as the proxy does; reading a file (--pcap) it is ignored.
 
+Exit codes: 0 success; 1 an error (a file that cannot be opened, a link type the tap cannot decode, ...);
+2 a usage error; 4 the capture file is damaged (a record with an impossible length, or a file cut in the
+middle of a record): every damaged place is reported with its byte offset and everything readable is still
+recorded. A run that finds traffic but no connection on --port warns and names the busiest TCP ports.
+
 Examples:
   membench tap --interface eth0 --port 11211 --record out.mbp --salt-file salt.hex
   membench tap --interface lo --port 11211,11212 --duration 60s --record out.mbp
@@ -78,6 +88,7 @@ func tapConfig(args []string, stdout io.Writer) (configs.Tap, error) {
 		pcapFile   = fs.String("pcap", "", "")
 		ports      = fs.String("port", "", "")
 		bpf        = fs.String("bpf", "", "")
+		encap      = fs.String("encap", "", "")
 		promisc    = fs.Bool("promisc", false, "")
 		immediate  = fs.Bool("immediate-mode", false, "")
 		snaplen    = fs.Int("snaplen", 0, "")
@@ -105,6 +116,7 @@ func tapConfig(args []string, stdout io.Writer) (configs.Tap, error) {
 	apply(set, "interface", &cfg.Interface, *iface)
 	apply(set, "pcap", &cfg.Pcap, *pcapFile)
 	apply(set, "bpf", &cfg.BPF, *bpf)
+	apply(set, "encap", &cfg.Encap, *encap)
 	recFlags.apply(set, &cfg.Recording)
 	apply(set, "metrics-listen", &cfg.MetricsListen, *metricsL)
 	if set["interface"] && !set["pcap"] {
@@ -139,20 +151,42 @@ func tapConfig(args []string, stdout io.Writer) (configs.Tap, error) {
 	return cfg, nil
 }
 
-// peekedSource hands out a packet read ahead (to learn the capture's start time) before the rest.
+// exitDamaged is the exit code of a tap whose capture file was damaged; everything readable was recorded.
+const exitDamaged = 4
+
+// peekedSource hands out what was read ahead (to learn the capture's start time: damage reports, then the
+// first packet or error) before the rest.
 type peekedSource struct {
 	tap.Source
-	data   []byte
-	ts     int64
-	lt     tap.LinkType
-	err    error
-	peeked bool
+	ahead []peeked
+}
+
+type peeked struct {
+	data []byte
+	ts   int64
+	lt   tap.LinkType
+	err  error
+}
+
+// peek reads up to the first packet (or the first error that is not a damage report) and returns it.
+func (p *peekedSource) peek() peeked {
+	for {
+		var r peeked
+		r.data, r.ts, r.lt, r.err = p.Source.ReadPacket()
+		r.data = append([]byte(nil), r.data...)
+		p.ahead = append(p.ahead, r)
+		var d *tap.DamageError
+		if !errors.As(r.err, &d) {
+			return r
+		}
+	}
 }
 
 func (p *peekedSource) ReadPacket() ([]byte, int64, tap.LinkType, error) {
-	if p.peeked {
-		p.peeked = false
-		return p.data, p.ts, p.lt, p.err
+	if len(p.ahead) > 0 {
+		r := p.ahead[0]
+		p.ahead = p.ahead[1:]
+		return r.data, r.ts, r.lt, r.err
 	}
 	return p.Source.ReadPacket()
 }
@@ -170,11 +204,9 @@ func runTap(args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		// The profile's creation time is the capture's, so the same file always gives the same profile.
-		ps := &peekedSource{Source: src, peeked: true}
-		ps.data, ps.ts, ps.lt, ps.err = src.ReadPacket()
-		ps.data = append([]byte(nil), ps.data...)
-		if ps.err == nil {
-			created = time.Unix(0, ps.ts)
+		ps := &peekedSource{Source: src}
+		if first := ps.peek(); first.err == nil {
+			created = time.Unix(0, first.ts)
 		} else {
 			created = time.Unix(0, 0)
 		}
@@ -284,11 +316,19 @@ func runTap(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, "membench tap: %d events recorded, %d bytes; profile: %s\n", st.Events,
 			rec.bytesWritten(), rec.path)
 	}
-	if runErr != nil {
+	if runErr == nil || errors.Is(runErr, tap.ErrDamaged) {
+		for _, w := range tp.Warnings() {
+			log.Warn(w)
+		}
+	}
+	if runErr != nil && !errors.Is(runErr, tap.ErrDamaged) {
 		return runErr
 	}
 	if closeErr != nil {
 		return fmt.Errorf("cannot finish profile %s: %w", rec.path, closeErr)
+	}
+	if runErr != nil {
+		return &exitError{code: exitDamaged, err: runErr}
 	}
 	return nil
 }

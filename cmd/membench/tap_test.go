@@ -39,6 +39,8 @@ func TestTapConfig_Success(t *testing.T) {
 		}
 	}
 	f([]string{"--interface", "eth0"}, func(c *configs.Tap) { c.Interface = "eth0" })
+	f([]string{"--pcap", "m.pcap", "--encap", "none"}, func(c *configs.Tap) { c.Pcap, c.Encap = "m.pcap", "none" })
+	f([]string{"--pcap", "m.pcap", "--encap=vxlan"}, func(c *configs.Tap) { c.Pcap, c.Encap = "m.pcap", "vxlan" })
 	f([]string{"--pcap", "x.pcap", "--port", "11211,11212", "--record", "out.mbp", "--salt-file", "s.hex"},
 		func(c *configs.Tap) {
 			c.Pcap, c.Ports, c.Record, c.SaltFile = "x.pcap", []int{11211, 11212}, "out.mbp", "s.hex"
@@ -88,6 +90,28 @@ func TestTapConfig_Failure(t *testing.T) {
 	f([]string{"--interface", "lo", "--sample-rate", "2"}, "sample_rate")
 	f([]string{"--interface", "lo", "stray"}, "unexpected argument")
 	f([]string{"--bogus"}, "--bogus")
+	f([]string{"--interface", "lo", "--encap", "geneve"}, "encap", "auto, none, vxlan or gre")
+}
+
+// TestTapConfig_Example loads configs/tap.toml through the command, as its comment tells users to.
+func TestTapConfig_Example(t *testing.T) {
+	cfg, err := tapConfig([]string{"--config", filepath.Join("..", "..", "configs", "tap.toml")}, io.Discard)
+	if err != nil {
+		t.Fatalf("configs/tap.toml: %v", err)
+	}
+	if cfg.Encap != "auto" || cfg.Interface != "lo" {
+		t.Fatalf("configs/tap.toml decoded to %+v", cfg)
+	}
+}
+
+// TestTapHelp: the help names --encap and the exit code of a damaged capture file.
+func TestTapHelp(t *testing.T) {
+	code, stdout, _ := runMembench("tap", "--help")
+	for _, want := range []string{"--encap MODE", "4 the capture file is damaged", "busiest TCP ports"} {
+		if code != 0 || !strings.Contains(stdout, want) {
+			t.Fatalf("membench tap --help: exit %d, want %q in\n%s", code, want, stdout)
+		}
+	}
 }
 
 // fixturesDir is where the tap's pcap fixtures live.
@@ -443,4 +467,119 @@ func binarySession(addr string) error {
 		err = nil
 	}
 	return err
+}
+
+// tapProfile runs membench tap over a capture file and returns the exit code, stderr and the recorded events
+// (nil when no profile was written).
+func tapProfile(t *testing.T, pcap string, args ...string) (int, string, []profile.Event) {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), "out.mbp")
+	args = append([]string{"tap", "--pcap", pcap, "--record", out, "--salt-file", writeSalt(t),
+		"--metrics-listen", ""}, args...)
+	code, _, stderr := runMembench(args...)
+	if _, err := os.Stat(out); err != nil {
+		return code, stderr, nil
+	}
+	_, evs := readProfile(t, out)
+	return code, stderr, evs
+}
+
+// TestTapOffline_Encap: a VXLAN capture (what AWS VPC Traffic Mirroring delivers) used to give 0 events and
+// exit 0, even with --bpf udp; it gives the events of the same traffic captured inside the tunnel.
+func TestTapOffline_Encap(t *testing.T) {
+	port := fixturePortString(t)
+	code, stderr, inner := tapProfile(t, filepath.Join(fixturesDir, "vxlan-inner.pcap"), "--port", port)
+	if code != 0 || len(inner) != 8 {
+		t.Fatalf("vxlan-inner.pcap: exit %d, %d events\n%s", code, len(inner), stderr)
+	}
+	for _, args := range [][]string{{}, {"--bpf", "udp"}, {"--encap", "vxlan"}} {
+		code, stderr, evs := tapProfile(t, filepath.Join(fixturesDir, "vxlan.pcap"), append(args, "--port", port)...)
+		if code != 0 || !reflect.DeepEqual(comparable(evs), comparable(inner)) {
+			t.Fatalf("vxlan.pcap %q: exit %d, events\n%s\nwant\n%s\n%s", args, code,
+				strings.Join(comparable(evs), "\n"), strings.Join(comparable(inner), "\n"), stderr)
+		}
+	}
+	code, stderr, evs := tapProfile(t, filepath.Join(fixturesDir, "vxlan.pcap"), "--port", port, "--encap", "none")
+	if code != 0 || len(evs) != 0 || !strings.Contains(stderr, "--encap auto") {
+		t.Fatalf("vxlan.pcap --encap none: exit %d, %d events, stderr %q; want a warning naming --encap", code,
+			len(evs), stderr)
+	}
+	_, _, meta := tapProfile(t, filepath.Join(fixturesDir, "meta.pcap"), "--port", port)
+	for _, name := range []string{"gre.pcap", "erspan2.pcap", "erspan3.pcap"} {
+		code, stderr, evs := tapProfile(t, filepath.Join(fixturesDir, name), "--port", port)
+		if code != 0 || !reflect.DeepEqual(comparable(evs), comparable(meta)) {
+			t.Fatalf("%s: exit %d, %d events, want meta.pcap's %d\n%s", name, code, len(evs), len(meta), stderr)
+		}
+	}
+}
+
+// TestTapOffline_LinkType: a capture of a link type the tap cannot decode used to end "0 flows, 0 events"
+// with exit 0; it fails, naming the link type, and leaves no profile.
+func TestTapOffline_LinkType(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join(fixturesDir, "meta.pcap"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, lt := range []uint32{147, 9999} {
+		path := filepath.Join(t.TempDir(), "lt.pcap")
+		binary.LittleEndian.PutUint32(b[20:], lt)
+		if err := os.WriteFile(path, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		code, stderr, evs := tapProfile(t, path, "--port", fixturePortString(t))
+		if code != 1 || !strings.Contains(stderr, fmt.Sprintf("link type %d", lt)) || evs != nil {
+			t.Fatalf("link type %d: exit %d, profile %v, stderr %q; want exit 1 naming the link type", lt, code,
+				evs != nil, stderr)
+		}
+	}
+}
+
+// TestTapOffline_WrongPort: traffic, but none on --port: a warning names the busiest TCP ports.
+func TestTapOffline_WrongPort(t *testing.T) {
+	code, stderr, evs := tapProfile(t, filepath.Join(fixturesDir, "text.pcap"), "--port", "11211")
+	want := "busiest TCP ports in the capture: " + fixturePortString(t) + " (89 packets)"
+	if code != 0 || len(evs) != 0 || !strings.Contains(stderr, "no TCP connection to port 11211") ||
+		!strings.Contains(stderr, want) || !strings.Contains(stderr, "--port") {
+		t.Fatalf("text.pcap --port 11211: exit %d, %d events, stderr %q; want a warning with %q", code, len(evs),
+			stderr, want)
+	}
+	if _, stderr, _ := tapProfile(t, filepath.Join(fixturesDir, "text.pcap"), "--port",
+		fixturePortString(t)); strings.Contains(stderr, "busiest") {
+		t.Fatalf("the right port warned: %q", stderr)
+	}
+}
+
+// TestTapOffline_Damaged: a record claiming 300 000 bytes used to swallow the rest of the file (exit 0), and a
+// file cut in a record ended without a word. Both are reported with their byte offsets and exit 4, and the
+// profile holds everything readable.
+func TestTapOffline_Damaged(t *testing.T) {
+	port := fixturePortString(t)
+	path := filepath.Join(fixturesDir, "text.pcap")
+	_, _, whole := tapProfile(t, path, "--port", port)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var offs []int
+	for off := 24; off+16 <= len(b); off += 16 + int(binary.LittleEndian.Uint32(b[off+8:])) {
+		offs = append(offs, off)
+	}
+	dir := t.TempDir()
+	big := append([]byte(nil), b...)
+	binary.LittleEndian.PutUint32(big[offs[50]+8:], 300000)
+	bigPath := filepath.Join(dir, "big.pcap")
+	cutPath := filepath.Join(dir, "cut.pcap")
+	if os.WriteFile(bigPath, big, 0o644) != nil || os.WriteFile(cutPath, b[:offs[len(offs)-1]+20], 0o644) != nil {
+		t.Fatal("cannot write the damaged captures")
+	}
+	code, stderr, evs := tapProfile(t, bigPath, "--port", port)
+	if code != exitDamaged || !strings.Contains(stderr, fmt.Sprintf("byte %d", offs[50])) ||
+		!reflect.DeepEqual(comparable(evs), comparable(whole)) {
+		t.Fatalf("a 300000-byte record: exit %d, %d of %d events, stderr %q", code, len(evs), len(whole), stderr)
+	}
+	code, stderr, evs = tapProfile(t, cutPath, "--port", port)
+	if code != exitDamaged || !strings.Contains(stderr, fmt.Sprintf("byte %d", offs[len(offs)-1])) ||
+		!strings.Contains(stderr, "cut") || len(evs) < len(whole)-1 {
+		t.Fatalf("a cut file: exit %d, %d of %d events, stderr %q", code, len(evs), len(whole), stderr)
+	}
 }
