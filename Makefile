@@ -8,10 +8,22 @@ FUZZTIME ?= 30s
 # Fuzz targets in ./mcproto, each run for FUZZTIME by `make fuzz`.
 FUZZ_TARGETS := FuzzRequest FuzzResponse FuzzPairing
 
-.PHONY: build deps test bench fuzz demo clean
+# Where make deb writes membench_VERSION_ARCH.deb.
+DEB_DIR  ?= bin
+
+.PHONY: build static deb deps test bench fuzz demo clean
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o bin/membench ./cmd/membench
+
+# A static binary without cgo (no libpcap, no C toolchain): everything but live capture (tap --interface);
+# capture files (tap --pcap) still work. The Containerfile builds this.
+static:
+	CGO_ENABLED=0 $(GO) build -ldflags "$(LDFLAGS)" -o bin/membench-static ./cmd/membench
+
+# The Debian package of bin/membench, with dpkg-deb (packaging/deb/build.sh says what it holds).
+deb: build
+	bash packaging/deb/build.sh bin/membench "$(DEB_DIR)" "$(VERSION)" "$(COMMIT)"
 
 # As root, installs whatever Debian packages are missing; as another user, succeeds if all are present and
 # otherwise fails, printing the apt-get line to run.

@@ -103,6 +103,10 @@ func (p *Pool) Validate() error {
 	if !p.Enabled() {
 		return nil
 	}
+	if len(p.Servers) > MaxPoolServers || len(p.Shadow.Servers) > MaxPoolServers {
+		return fmt.Errorf("pool.servers and pool.shadow.servers hold %d and %d lines: at most %d each",
+			len(p.Servers), len(p.Shadow.Servers), MaxPoolServers)
+	}
 	srv, err := p.RingServers()
 	if err != nil {
 		return err
@@ -116,8 +120,8 @@ func (p *Pool) Validate() error {
 	if p.Timeout < 0 {
 		return fmt.Errorf("pool.timeout = %s: must be 0 (off) or positive", time.Duration(p.Timeout))
 	}
-	if p.FailureLimit < 1 {
-		return fmt.Errorf("pool.server_failure_limit = %d: must be at least 1", p.FailureLimit)
+	if p.FailureLimit < 1 || p.FailureLimit > MaxFailureLimit {
+		return fmt.Errorf("pool.server_failure_limit = %d: must be from 1 to %d", p.FailureLimit, MaxFailureLimit)
 	}
 	if p.RetryTimeout <= 0 {
 		return fmt.Errorf("pool.server_retry_timeout = %s: must be positive", time.Duration(p.RetryTimeout))
@@ -138,8 +142,9 @@ func (p *Pool) Validate() error {
 		if !(p.Shadow.Fraction >= 0 && p.Shadow.Fraction <= 1) {
 			return fmt.Errorf("pool.shadow.fraction = %v: must be in [0, 1]", p.Shadow.Fraction)
 		}
-		if p.Shadow.MaxBuffer < 4096 {
-			return fmt.Errorf("pool.shadow.max_buffer = %d: must be at least 4096", p.Shadow.MaxBuffer)
+		if p.Shadow.MaxBuffer < 4096 || p.Shadow.MaxBuffer > MaxShadowBuffer {
+			return fmt.Errorf("pool.shadow.max_buffer = %d: must be from 4096 to %d", p.Shadow.MaxBuffer,
+				MaxShadowBuffer)
 		}
 	}
 	return nil

@@ -14,14 +14,14 @@ type Recording struct {
 	Record string `toml:"record"`
 	// SaltFile holds the hashing secret (membench salt -o FILE); empty means a random secret for this run.
 	SaltFile string `toml:"salt_file"`
-	// HostLabel is stored in the profile header to tell recorders apart.
+	// HostLabel is stored in the profile header to tell recorders apart; at most MaxHostLabel (255) bytes.
 	HostLabel string `toml:"host_label"`
 	// SampleRate keeps this fraction of keys (by key hash: every access of a kept key is recorded), in (0, 1].
 	SampleRate float64 `toml:"sample_rate"`
 	// NamespaceDelimiter ends a key's namespace prefix; empty turns namespace hashing off.
 	NamespaceDelimiter string `toml:"namespace_delimiter"`
-	// QueueSize is how many events may wait for the profile writer before new ones are dropped. A tap reading a
-	// file writes every event and never drops.
+	// QueueSize is how many events may wait for the profile writer before new ones are dropped, 1 to
+	// MaxQueueSize (4194304). A tap reading a file writes every event and never drops.
 	QueueSize int `toml:"queue_size"`
 	// FlushInterval bounds what a crash can lose: a profile block is written at least this often. A tap reading
 	// a file writes whole blocks only, so the same file always gives the same profile.
@@ -50,8 +50,12 @@ func (r *Recording) Validate() error {
 		return fmt.Errorf("namespace_delimiter = %q: must be one byte, or empty to turn namespaces off",
 			r.NamespaceDelimiter)
 	}
-	if r.QueueSize < 1 {
-		return fmt.Errorf("queue_size = %d: must be at least 1", r.QueueSize)
+	if r.QueueSize < 1 || r.QueueSize > MaxQueueSize {
+		return fmt.Errorf("queue_size = %d: must be from 1 to %d (each waiting event takes up to 160 bytes)",
+			r.QueueSize, MaxQueueSize)
+	}
+	if len(r.HostLabel) > MaxHostLabel {
+		return fmt.Errorf("host_label = %.20q…: %d bytes, at most %d", r.HostLabel, len(r.HostLabel), MaxHostLabel)
 	}
 	if r.FlushInterval <= 0 {
 		return fmt.Errorf("flush_interval = %s: must be positive", time.Duration(r.FlushInterval))

@@ -44,15 +44,16 @@ type Replay struct {
 	Mode string `toml:"mode"`
 
 	// Targets are the memcached servers, "host:port" (weight 1) or twemproxy lines "host:port:weight [name]".
-	// Keys are routed over a ketama ring (package ring) with Hash and HashTag.
+	// Keys are routed over a ketama ring (package ring) with Hash and HashTag. At most MaxTargets (1024) lines.
 	Targets []string `toml:"targets"`
 	Hash    string   `toml:"hash"`
 	HashTag string   `toml:"hash_tag"`
 
 	// Connections folds the replay onto this many client connections (each with one TCP connection per target
-	// and protocol). 0 means one per recorded connection in trace mode and 4 in synthetic mode.
+	// and protocol). 0 means one per recorded connection in trace mode and 4 in synthetic mode. At most
+	// MaxReplayConnections (100000), and connections × pipeline at most MaxInFlight (4194304).
 	Connections int `toml:"connections"`
-	// Pipeline is the most requests in flight per TCP connection in closed loop.
+	// Pipeline is the most requests in flight per TCP connection in closed loop, 1 to MaxPipeline (65536).
 	Pipeline int `toml:"pipeline"`
 	// Engine is how closed-loop connections are served: "eventloop" (event loops, one OS thread per CPU, each
 	// waiting in epoll_wait for its connections; Linux), "goroutine" (one goroutine per connection), or "auto"
@@ -73,21 +74,22 @@ type Replay struct {
 	// Speed scales recorded inter-arrival times in trace mode ("2" replays twice as fast); "max" sends as fast
 	// as the pipeline allows (closed loop).
 	Speed string `toml:"speed"`
-	// Loop replays a trace this many times, or "forever".
+	// Loop replays a trace this many times (at most MaxLoops, 1000000), or "forever".
 	Loop string `toml:"loop"`
 	// Rate, when > 0, makes the replay open loop at this many requests per second (all shards together), with
-	// Arrivals "poisson" (default) or "uniform"; latency counts from each request's intended send time.
+	// Arrivals "poisson" (default) or "uniform"; latency counts from each request's intended send time. At most
+	// MaxRate (1e9).
 	Rate     float64 `toml:"rate"`
 	Arrivals string  `toml:"arrivals"`
 	// Duration stops the replay after this long (0: until the source ends, which a synthetic source never
 	// does without Ops).
 	Duration Duration `toml:"duration"`
-	// Ops stops the replay after this many requests (0: no limit).
+	// Ops stops the replay after this many requests (0: no limit; at most MaxOps, 2^50).
 	Ops uint64 `toml:"ops"`
 
 	// Seed fixes the synthetic sequence.
 	Seed uint64 `toml:"seed"`
-	// KeysScale multiplies the number of distinct keys of a synthetic workload.
+	// KeysScale multiplies the number of distinct keys of a synthetic workload; at most MaxKeysScale (100).
 	KeysScale float64 `toml:"keys_scale"`
 
 	// Warmup stores, before measuring, every key the source reads as existing before any write to it, at its
@@ -104,8 +106,19 @@ type Replay struct {
 	MaxErrorRatio float64 `toml:"max_error_ratio"`
 
 	// Shard is "i/n": this node replays its share (connections in trace mode, keys in synthetic mode) of an
-	// n-node run. Every node gets the same config but its own i.
+	// n-node run (n at most MaxShards, 10000). Every node gets the same config but its own i.
 	Shard string `toml:"shard"`
+	// ShardIndexEnv, when set, names the environment variable that holds this node's i (a Kubernetes Indexed
+	// Job sets JOB_COMPLETION_INDEX) and Shards is n: ResolveShard turns the two into Shard, so that every node
+	// of a run is started with the same arguments. Shards is at most MaxShards.
+	ShardIndexEnv string `toml:"shard_index_env"`
+	Shards        int    `toml:"shards"`
+
+	// StartAt, when set, is the instant at which every node of a run starts measuring: RFC 3339
+	// ("2026-01-02T15:04:05Z") or unix seconds ("1767366245", fractions allowed). A node warms up first, waits
+	// until then and starts its measured window at that instant; a node that gets there late starts at once
+	// and says how late.
+	StartAt string `toml:"start_at"`
 
 	// MetricsListen serves Prometheus /metrics; empty disables it.
 	MetricsListen string `toml:"metrics_listen"`
@@ -165,6 +178,12 @@ func (c *Replay) Validate() error {
 	if len(c.Targets) == 0 {
 		return fmt.Errorf("targets is empty: give the memcached servers (--target host:port[,host:port…])")
 	}
+	if len(c.Targets) > MaxTargets {
+		return fmt.Errorf("targets has %d servers, at most %d", len(c.Targets), MaxTargets)
+	}
+	if len(c.WarmupTargets) > MaxTargets {
+		return fmt.Errorf("warmup_targets has %d servers, at most %d", len(c.WarmupTargets), MaxTargets)
+	}
 	if _, err := c.RingServers(); err != nil {
 		return err
 	}
@@ -176,11 +195,18 @@ func (c *Replay) Validate() error {
 			return err
 		}
 	}
-	if c.Connections < 0 || c.Connections > 100_000 {
-		return fmt.Errorf("connections = %d: must be 0 (default) to 100000", c.Connections)
+	if c.Connections < 0 || c.Connections > MaxReplayConnections {
+		return fmt.Errorf("connections = %d: must be 0 (default) to %d", c.Connections, MaxReplayConnections)
 	}
-	if c.Pipeline < 1 || c.Pipeline > 65536 {
-		return fmt.Errorf("pipeline = %d: must be 1 to 65536", c.Pipeline)
+	if c.Pipeline < 1 || c.Pipeline > MaxPipeline {
+		return fmt.Errorf("pipeline = %d: must be 1 to %d", c.Pipeline, MaxPipeline)
+	}
+	if int64(c.Connections)*int64(c.Pipeline) > MaxInFlight {
+		return fmt.Errorf("connections × pipeline = %d × %d: at most %d requests in flight; lower connections or "+
+			"pipeline", c.Connections, c.Pipeline, MaxInFlight)
+	}
+	if c.Ops > MaxOps {
+		return fmt.Errorf("ops = %d: at most %d (0: no limit)", c.Ops, MaxOps)
 	}
 	if _, err := c.ProtocolOverride(); err != nil {
 		return err
@@ -191,8 +217,9 @@ func (c *Replay) Validate() error {
 	if _, err := c.Loops(); err != nil {
 		return err
 	}
-	if c.Rate < 0 || math.IsNaN(c.Rate) || math.IsInf(c.Rate, 0) {
-		return fmt.Errorf("rate = %v: must be 0 (closed loop) or a positive number of requests per second", c.Rate)
+	if !(c.Rate >= 0 && c.Rate <= MaxRate) {
+		return fmt.Errorf("rate = %v: must be 0 (closed loop) or a positive number of requests per second, at "+
+			"most %g", c.Rate, float64(MaxRate))
 	}
 	switch c.Engine {
 	case EngineAuto, EngineEventLoop, EngineGoroutine:
@@ -210,8 +237,8 @@ func (c *Replay) Validate() error {
 	if c.Mode == ModeSynthetic && c.Duration == 0 && c.Ops == 0 {
 		return fmt.Errorf("a synthetic workload never ends by itself: set duration or ops (--duration, --ops)")
 	}
-	if !(c.KeysScale > 0) || c.KeysScale > 1e6 {
-		return fmt.Errorf("keys_scale = %v: must be positive", c.KeysScale)
+	if !(c.KeysScale > 0 && c.KeysScale <= MaxKeysScale) {
+		return fmt.Errorf("keys_scale = %v: must be positive, at most %d", c.KeysScale, MaxKeysScale)
 	}
 	if c.Timeout <= 0 || c.ConnectTimeout <= 0 {
 		return fmt.Errorf("timeout and connect_timeout must be positive (got %s, %s)", time.Duration(c.Timeout),
@@ -220,7 +247,22 @@ func (c *Replay) Validate() error {
 	if !(c.MaxErrorRatio >= 0 && c.MaxErrorRatio <= 1) {
 		return fmt.Errorf("max_error_ratio = %v: must be in [0, 1]", c.MaxErrorRatio)
 	}
-	if _, _, err := c.ShardIndex(); err != nil {
+	_, n, err := c.ShardIndex()
+	if err != nil {
+		return err
+	}
+	switch {
+	case c.ShardIndexEnv == "" && c.Shards != 0:
+		return fmt.Errorf("shards = %d is used only with shard_index_env (--shard-index-env NAME --shards N); "+
+			"for a fixed index give shard = \"i/n\" (--shard)", c.Shards)
+	case c.ShardIndexEnv != "" && (c.Shards < 1 || c.Shards > MaxShards):
+		return fmt.Errorf("shards = %d: shard_index_env needs the number of nodes, 1 to %d (--shards N)", c.Shards,
+			MaxShards)
+	case c.ShardIndexEnv != "" && n != c.Shards:
+		return fmt.Errorf("shard = %q but shards = %d: the shard was not read from %s (ResolveShard)", c.Shard,
+			c.Shards, c.ShardIndexEnv)
+	}
+	if _, err := c.StartTime(); err != nil {
 		return err
 	}
 	if c.MetricsListen != "" {
@@ -244,10 +286,17 @@ func (c *Replay) RingServers() ([]ring.Server, error) {
 	for i, t := range c.Targets {
 		t = strings.TrimSpace(t)
 		if host, port, err := net.SplitHostPort(t); err == nil && host != "" && !strings.Contains(t, " ") {
-			if _, perr := strconv.ParseUint(port, 10, 16); perr == nil {
+			if p, perr := strconv.ParseUint(port, 10, 16); perr == nil && p > 0 {
 				out = append(out, ring.Server{Addr: t, Weight: 1})
 				continue
 			}
+			// One colon (or a bracketed IPv6 host): host:port with a bad port, not a host:port:weight line.
+			return nil, fmt.Errorf("targets[%d] = %q: port %q is not a number from 1 to 65535; want host:port, "+
+				"for example %s (--target)", i, t, port, net.JoinHostPort(host, "11211"))
+		}
+		if t != "" && !strings.ContainsAny(t, ": ") && !strings.HasPrefix(t, "/") {
+			return nil, fmt.Errorf("targets[%d] = %q: the port is missing; want host:port, for example %s:11211, "+
+				"or a twemproxy line \"host:port:weight [name]\" (--target)", i, t, t)
 		}
 		s, err := ring.ParseServer(t)
 		if err != nil {
@@ -289,8 +338,8 @@ func (c *Replay) Loops() (int, error) {
 		return -1, nil
 	}
 	v, err := strconv.Atoi(c.Loop)
-	if err != nil || v < 1 {
-		return 0, fmt.Errorf("loop = %q: must be a count of at least 1 or \"forever\"", c.Loop)
+	if err != nil || v < 1 || v > MaxLoops {
+		return 0, fmt.Errorf("loop = %q: must be a count from 1 to %d, or \"forever\"", c.Loop, MaxLoops)
 	}
 	return v, nil
 }
@@ -301,9 +350,71 @@ func (c *Replay) ShardIndex() (i, n int, err error) {
 	if ok {
 		i, err1 := strconv.Atoi(a)
 		n, err2 := strconv.Atoi(b)
-		if err1 == nil && err2 == nil && n >= 1 && i >= 0 && i < n {
+		if err1 == nil && err2 == nil && n >= 1 && n <= MaxShards && i >= 0 && i < n {
 			return i, n, nil
 		}
 	}
-	return 0, 0, fmt.Errorf("shard = %q: must be i/n with 0 ≤ i < n, for example 0/3", c.Shard)
+	return 0, 0, fmt.Errorf("shard = %q: must be i/n with 0 ≤ i < n ≤ %d, for example 0/3", c.Shard, MaxShards)
+}
+
+// ResolveShard sets Shard from ShardIndexEnv and Shards: the index is the value of the environment variable
+// named ShardIndexEnv, which lookup (os.LookupEnv) returns. Without ShardIndexEnv it does nothing.
+func (c *Replay) ResolveShard(lookup func(string) (string, bool)) error {
+	if c.ShardIndexEnv == "" {
+		return nil
+	}
+	if c.Shards < 1 || c.Shards > MaxShards {
+		return fmt.Errorf("shard_index_env = %q needs the number of nodes: shards = %d must be 1 to %d (--shards N)",
+			c.ShardIndexEnv, c.Shards, MaxShards)
+	}
+	v, ok := lookup(c.ShardIndexEnv)
+	if !ok {
+		return fmt.Errorf("shard_index_env = %q: the environment variable %s is not set; a Kubernetes Indexed Job "+
+			"sets JOB_COMPLETION_INDEX, elsewhere give the index with --shard i/%d (--shard-index-env)",
+			c.ShardIndexEnv, c.ShardIndexEnv, c.Shards)
+	}
+	i, err := strconv.Atoi(strings.TrimSpace(v))
+	if err != nil || i < 0 || i >= c.Shards {
+		return fmt.Errorf("shard_index_env = %q: %s = %q is not a shard index, a whole number in [0,%d) "+
+			"(--shard-index-env, --shards %d)", c.ShardIndexEnv, c.ShardIndexEnv, v, c.Shards, c.Shards)
+	}
+	c.Shard = fmt.Sprintf("%d/%d", i, c.Shards)
+	return nil
+}
+
+// StartTime parses StartAt: RFC 3339 (fractions of a second allowed) or unix seconds. It returns the zero time
+// when StartAt is empty.
+func (c *Replay) StartTime() (time.Time, error) {
+	s := strings.TrimSpace(c.StartAt)
+	if s == "" {
+		return time.Time{}, nil
+	}
+	bad := func() (time.Time, error) {
+		return time.Time{}, fmt.Errorf("start_at = %q: want an RFC 3339 time such as \"2026-01-02T15:04:05Z\" or "+
+			"unix seconds such as \"1767366245\" (--start-at)", c.StartAt)
+	}
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return t, nil
+	}
+	whole, frac, hasFrac := strings.Cut(s, ".")
+	sec, err := strconv.ParseInt(whole, 10, 64)
+	if err != nil || sec < 0 || whole[0] == '+' || (hasFrac && (frac == "" || len(frac) > 9)) {
+		return bad()
+	}
+	if sec >= 1e11 {
+		return time.Time{}, fmt.Errorf("start_at = %q: unix seconds after the year 5000; milliseconds? "+
+			"(--start-at takes seconds)", c.StartAt)
+	}
+	var ns int64
+	if hasFrac {
+		n, err := strconv.ParseUint(frac, 10, 32)
+		if err != nil {
+			return bad()
+		}
+		ns = int64(n)
+		for range 9 - len(frac) {
+			ns *= 10
+		}
+	}
+	return time.Unix(sec, ns), nil
 }

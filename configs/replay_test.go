@@ -103,3 +103,83 @@ func TestReplayValidate_Failure(t *testing.T) {
 	f(ok+"warmup_targets = [\"x\"]", "warmup_targets[0]")
 	f(ok+"speeed = \"2\"", "speeed")
 }
+
+func TestReplayTargets_Failure(t *testing.T) {
+	f := func(target string, wants ...string) {
+		t.Helper()
+		c := DefaultReplay()
+		c.Profile, c.Targets = "p.mbp", []string{target}
+		err := c.Validate()
+		for _, w := range wants {
+			if err == nil || !strings.Contains(err.Error(), w) {
+				t.Fatalf("target %q: error %v does not contain %q", target, err, w)
+			}
+		}
+	}
+	f("localhost", `targets[0] = "localhost": the port is missing`, "localhost:11211", "--target")
+	f("10.0.0.1", "the port is missing", "10.0.0.1:11211")
+	f("localhost:abc", `port "abc" is not a number`, "localhost:11211")
+	f("localhost:0", `port "0" is not a number`)
+	f("localhost:70000", `port "70000" is not a number`)
+	f("localhost:11211:x", "weight")
+}
+
+func TestReplayShardEnv(t *testing.T) {
+	env := map[string]string{"JOB_COMPLETION_INDEX": "2", "BAD": "two", "NEG": "-1", "BIG": "4"}
+	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
+	f := func(name string, shards int, want string) {
+		t.Helper()
+		c := DefaultReplay()
+		c.Profile, c.Targets, c.ShardIndexEnv, c.Shards = "p.mbp", []string{"h:1"}, name, shards
+		err := c.ResolveShard(lookup)
+		if err == nil {
+			err = c.Validate()
+		}
+		if want == "" {
+			if err != nil || c.Shard != "2/4" {
+				t.Fatalf("%s with %d shards: shard %q, %v", name, shards, c.Shard, err)
+			}
+			return
+		}
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Fatalf("%s with %d shards: error %v, want one containing %q", name, shards, err, want)
+		}
+	}
+	f("JOB_COMPLETION_INDEX", 4, "")
+	f("UNSET", 4, "UNSET is not set")
+	f("BAD", 4, `BAD = "two" is not a shard index, a whole number in [0,4)`)
+	f("NEG", 4, "[0,4)")
+	f("BIG", 4, "[0,4)")
+	f("JOB_COMPLETION_INDEX", 0, "--shards N")
+	// shards without shard_index_env is a mistake, not ignored.
+	c := DefaultReplay()
+	c.Profile, c.Targets, c.Shards = "p.mbp", []string{"h:1"}, 4
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "shard_index_env") {
+		t.Fatalf("shards without shard_index_env: %v", err)
+	}
+}
+
+func TestReplayStartTime(t *testing.T) {
+	f := func(in string, want time.Time) {
+		t.Helper()
+		c := DefaultReplay()
+		c.StartAt = in
+		got, err := c.StartTime()
+		if err != nil || !got.Equal(want) {
+			t.Fatalf("start_at %q = %v, %v; want %v", in, got, err, want)
+		}
+	}
+	f("", time.Time{})
+	f("2026-01-02T15:04:05Z", time.Date(2026, 1, 2, 15, 4, 5, 0, time.UTC))
+	f("2026-01-02T16:04:05.25+01:00", time.Date(2026, 1, 2, 15, 4, 5, 250_000_000, time.UTC))
+	f("1767366245", time.Unix(1767366245, 0))
+	f("1767366245.5", time.Unix(1767366245, 500_000_000))
+	f("1767366245.000000001", time.Unix(1767366245, 1))
+	for _, bad := range []string{"now", "2026-01-02 15:04:05", "1767366245.", "-5", "+5", "1.2.3", "1767366245000"} {
+		c := DefaultReplay()
+		c.Profile, c.Targets, c.StartAt = "p.mbp", []string{"h:1"}, bad
+		if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "start_at") {
+			t.Fatalf("start_at %q: %v", bad, err)
+		}
+	}
+}

@@ -17,6 +17,7 @@ import (
 	"strings"
 
 	"github.com/dchest/siphash"
+	"github.com/membench/membench/internal/safefile"
 )
 
 // SaltSize is the length in bytes of an anonymizer secret (a SipHash-2-4 key).
@@ -31,8 +32,11 @@ const RandomSaltWarning = "no salt file given (--salt-file): using a random salt
 	"this profile's key hashes cannot be correlated with any other profile (merge, compare); " +
 	"create a shared salt with 'membench salt -o FILE' and pass --salt-file FILE"
 
-// ErrInsecureSaltFile is wrapped by LoadSaltFile's error when the file is readable by group or others.
-var ErrInsecureSaltFile = errors.New("salt file is readable by group or others")
+// ErrInsecureSaltFile is wrapped by LoadSaltFile's error when every user may read the file (any permission
+// bit for others) or its group may rewrite it. Reading by the file's group is allowed: that is how a service
+// account gets the secret (root:membench 0640) and how a Kubernetes Secret volume hands it over (defaultMode
+// 0440 with the pod's fsGroup).
+var ErrInsecureSaltFile = errors.New("salt file is open to other users")
 
 // Domain strings for the keys derived from the secret. Each keyed function gets its own SipHash key, so a
 // namespace hash or the fingerprint is never the key hash of the same bytes.
@@ -121,36 +125,25 @@ func GenerateSalt() [SaltSize]byte {
 // WriteSaltFile writes secret to a new file at path as 32 hex digits and a newline, with mode 0600. It refuses
 // to overwrite an existing file: replacing a salt makes every profile recorded with it uncorrelatable.
 func WriteSaltFile(path string, secret [SaltSize]byte) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	// Through a temporary file linked into place only if nothing is at path: a crash never leaves half a salt,
+	// and a symlink at path counts as an existing file.
+	err := safefile.Write(path, safefile.Private, false, func(w io.Writer) error {
+		_, err := io.WriteString(w, hex.EncodeToString(secret[:])+"\n")
+		return err
+	})
+	if errors.Is(err, fs.ErrExist) {
+		return fmt.Errorf("cannot write salt file %s: it already exists; refusing to overwrite a salt "+
+			"(profiles recorded with it would no longer be comparable); choose another path", path)
+	}
 	if err != nil {
-		if errors.Is(err, fs.ErrExist) {
-			return fmt.Errorf("cannot write salt file %s: it already exists; refusing to overwrite a salt "+
-				"(profiles recorded with it would no longer be comparable); choose another path", path)
-		}
-		return fmt.Errorf("cannot create salt file: %w", err)
-	}
-	line := hex.EncodeToString(secret[:]) + "\n"
-	if _, err := f.WriteString(line); err != nil {
-		f.Close()
-		return fmt.Errorf("cannot write salt file %s: %w", path, err)
-	}
-	// The umask may have narrowed the mode further, never widened it; make it exactly 0600 anyway.
-	if err := f.Chmod(0o600); err != nil {
-		f.Close()
-		return fmt.Errorf("cannot set mode 0600 on salt file %s: %w", path, err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("cannot sync salt file %s: %w", path, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("cannot close salt file %s: %w", path, err)
+		return fmt.Errorf("cannot write salt file: %w", err)
 	}
 	return nil
 }
 
 // LoadSaltFile reads a secret written by WriteSaltFile (32 hex digits; surrounding whitespace is ignored).
-// A file readable by group or others is refused with an error wrapping ErrInsecureSaltFile that names the fix.
+// The file's owner and group may read it (0600, 0640, 0440); a file others may read, or its group may write, is
+// refused with an error wrapping ErrInsecureSaltFile that names the flag and the fix.
 func LoadSaltFile(path string) ([SaltSize]byte, error) {
 	var s [SaltSize]byte
 	f, err := os.Open(path)
@@ -165,9 +158,15 @@ func LoadSaltFile(path string) ([SaltSize]byte, error) {
 	if !st.Mode().IsRegular() {
 		return s, fmt.Errorf("cannot use salt file %s: not a regular file", path)
 	}
-	if st.Mode().Perm()&0o077 != 0 {
-		return s, fmt.Errorf("cannot use salt file %s: mode %04o lets group or others read the secret; "+
-			"run 'chmod 600 %s': %w", path, st.Mode().Perm(), path, ErrInsecureSaltFile)
+	switch perm := st.Mode().Perm(); {
+	case perm&0o007 != 0:
+		return s, fmt.Errorf("cannot use salt file %s (--salt-file / salt_file): mode %04o gives every user "+
+			"access to the secret; run 'chmod 640 %s' (its owner and group may read it: give the group to the service "+
+			"account) or 'chmod 600 %s': %w", path, perm, path, path, ErrInsecureSaltFile)
+	case perm&0o020 != 0:
+		return s, fmt.Errorf("cannot use salt file %s (--salt-file / salt_file): mode %04o lets the file's group "+
+			"replace the secret; run 'chmod 640 %s' or 'chmod 600 %s': %w", path, perm, path, path,
+			ErrInsecureSaltFile)
 	}
 	buf, err := io.ReadAll(io.LimitReader(f, 256))
 	if err != nil {

@@ -10,7 +10,8 @@ import (
 
 // Queue buffers events between many producers (gnet event loops, tap workers) and one Writer. TryPut never
 // blocks: when capacity events are already waiting, the event is dropped and counted, because stalling an
-// event loop would distort the very latencies being recorded.
+// event loop would distort the very latencies being recorded. While the Writer cannot write (a full disk,
+// WriterOptions.Retry), TryPut drops events too, and the Writer's own timer retries.
 //
 // Memory is bounded by 2×capacity events: capacity waiting plus one batch being written.
 type Queue struct {
@@ -25,9 +26,7 @@ type Queue struct {
 	spare []Event       // owned by the writing goroutine
 	done  chan struct{}
 
-	dropped atomic.Uint64
-	written atomic.Uint64
-	err     error // first Write error; read after done is closed
+	dropped atomic.Uint64 // refused by TryPut; the Writer counts what it refuses or loses
 
 	closeOnce sync.Once
 	closeErr  error
@@ -50,8 +49,13 @@ func NewQueue(w *Writer, capacity int) *Queue {
 }
 
 // TryPut copies ev into the queue and reports whether it was accepted. It never blocks and never allocates;
-// it is safe for concurrent use. A full or closed queue drops the event and counts it in Dropped.
+// it is safe for concurrent use. A full or closed queue, or one whose Writer is failing, drops the event and
+// counts it in Dropped.
 func (q *Queue) TryPut(ev *Event) bool {
+	if q.w.Failing() {
+		q.w.dropped.Add(1) // the Writer's count, so its resume message tells every event the failure cost
+		return false
+	}
 	q.mu.Lock()
 	if q.closed || len(q.buf) >= q.capacity {
 		q.mu.Unlock()
@@ -70,12 +74,12 @@ func (q *Queue) TryPut(ev *Event) bool {
 	return true
 }
 
-// Dropped returns the number of events TryPut refused (queue full or closed) or that could not be written
-// after a write error.
-func (q *Queue) Dropped() uint64 { return q.dropped.Load() }
+// Dropped returns the number of events TryPut refused (queue full or closed, writer failing) plus those the
+// Writer refused or could not write.
+func (q *Queue) Dropped() uint64 { return q.dropped.Load() + q.w.Dropped() }
 
-// Written returns the number of events handed to the Writer.
-func (q *Queue) Written() uint64 { return q.written.Load() }
+// Written returns the events the Writer holds (Writer.Events): after Close, exactly the events in the file.
+func (q *Queue) Written() uint64 { return uint64(q.w.Events()) }
 
 // Len returns the number of events waiting.
 func (q *Queue) Len() int {
@@ -99,16 +103,8 @@ func (q *Queue) run() {
 		q.mu.Unlock()
 
 		for i := range batch {
-			if q.err != nil {
-				q.dropped.Add(uint64(len(batch) - i))
-				break
-			}
-			if err := q.w.Write(&batch[i]); err != nil {
-				q.err = err
-				q.dropped.Add(uint64(len(batch) - i))
-				break
-			}
-			q.written.Add(1)
+			// An event the Writer refuses is counted in its Dropped; a failure that lasts is reported by Close.
+			_ = q.w.Write(&batch[i])
 		}
 		q.spare = batch[:0]
 		if closed && len(batch) == 0 {
@@ -117,8 +113,8 @@ func (q *Queue) run() {
 	}
 }
 
-// Close stops accepting events, writes every queued event, and closes the Writer. It returns the first write
-// or close error. Close is idempotent.
+// Close stops accepting events, writes every queued event, and closes the Writer. It returns the Writer's
+// Close error (a failure that lasted until the end). Close is idempotent.
 func (q *Queue) Close() error {
 	q.closeOnce.Do(func() {
 		q.mu.Lock()
@@ -129,11 +125,26 @@ func (q *Queue) Close() error {
 		default:
 		}
 		<-q.done
-		err := q.w.Close()
-		if q.err != nil {
-			err = q.err
-		}
-		q.closeErr = err
+		q.closeErr = q.w.Close()
 	})
 	return q.closeErr
+}
+
+// Abort stops accepting events, discards the queued ones and aborts the Writer (Writer.Abort removes the file
+// it created): for a recorder whose start failed, so that no empty profile is left behind. Close after Abort
+// returns the abort error.
+func (q *Queue) Abort() {
+	q.closeOnce.Do(func() {
+		q.mu.Lock()
+		q.closed = true
+		q.buf = q.buf[:0]
+		q.mu.Unlock()
+		select {
+		case q.wake <- struct{}{}:
+		default:
+		}
+		<-q.done
+		q.w.Abort()
+		q.closeErr = q.w.Close()
+	})
 }

@@ -24,7 +24,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/VictoriaMetrics/metrics"
 	"github.com/membench/membench/mcproto"
 	"github.com/panjf2000/gnet/v2"
 )
@@ -37,10 +36,10 @@ const (
 )
 
 var (
-	upAuthErrors     = metrics.NewCounter(`membench_proxy_upstream_errors_total{kind="auth"}`)
-	clientAuthOK     = metrics.NewCounter(`membench_proxy_client_auth_total{result="ok"}`)
-	clientAuthFailed = metrics.NewCounter(`membench_proxy_client_auth_total{result="failed"}`)
-	clientAuthDenied = metrics.NewCounter(`membench_proxy_client_auth_total{result="unauthenticated"}`)
+	upAuthErrors     = Metrics.NewCounter(`membench_proxy_upstream_errors_total{kind="auth"}`)
+	clientAuthOK     = Metrics.NewCounter(`membench_proxy_client_auth_total{result="ok"}`)
+	clientAuthFailed = Metrics.NewCounter(`membench_proxy_client_auth_total{result="failed"}`)
+	clientAuthDenied = Metrics.NewCounter(`membench_proxy_client_auth_total{result="unauthenticated"}`)
 )
 
 // Binary opcodes and statuses of the handshake and of SASL (memcached's protocol_binary.h).

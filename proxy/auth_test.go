@@ -17,7 +17,6 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/VictoriaMetrics/metrics"
 	"github.com/membench/membench/configs"
 	"github.com/membench/membench/internal/mctest"
 	"github.com/membench/membench/proxy"
@@ -179,11 +178,11 @@ func (tap *upstreamTap) streams() []string {
 	return out
 }
 
-// metricValue reads one counter of the process's metrics ("name{labels}").
+// metricValue reads one counter of the proxy's metrics ("name{labels}").
 func metricValue(t testing.TB, name string) uint64 {
 	t.Helper()
 	var b bytes.Buffer
-	metrics.WritePrometheus(&b, false)
+	proxy.Metrics.WritePrometheus(&b)
 	for _, line := range strings.Split(b.String(), "\n") {
 		if v, ok := strings.CutPrefix(line, name+" "); ok {
 			n, err := strconv.ParseUint(v, 10, 64)

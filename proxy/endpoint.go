@@ -19,13 +19,12 @@ import (
 	"sync"
 	"time"
 
-	"github.com/VictoriaMetrics/metrics"
 	"github.com/panjf2000/gnet/v2"
 )
 
 var (
-	halfCloses     = metrics.NewCounter(`membench_proxy_half_closed_connections_total`)
-	staleWritesCut = metrics.NewCounter(`membench_proxy_writes_after_close_total`)
+	halfCloses     = Metrics.NewCounter(`membench_proxy_half_closed_connections_total`)
+	staleWritesCut = Metrics.NewCounter(`membench_proxy_writes_after_close_total`)
 )
 
 // endpoint is a client connection as the proxy writes to it. Only its event loop touches it; c never changes,

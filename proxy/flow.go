@@ -20,17 +20,16 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/VictoriaMetrics/metrics"
 	"github.com/panjf2000/gnet/v2"
 )
 
 var (
-	pausesClient   = metrics.NewCounter(`membench_proxy_read_pauses_total{side="client"}`)
-	pausesUpstream = metrics.NewCounter(`membench_proxy_read_pauses_total{side="upstream"}`)
-	budgetClosed   = metrics.NewCounter(`membench_proxy_connections_buffer_closed_total{reason="budget"}`)
+	pausesClient   = Metrics.NewCounter(`membench_proxy_read_pauses_total{side="client"}`)
+	pausesUpstream = Metrics.NewCounter(`membench_proxy_read_pauses_total{side="upstream"}`)
+	budgetClosed   = Metrics.NewCounter(`membench_proxy_connections_buffer_closed_total{reason="budget"}`)
 
 	bufferedBytes atomic.Int64 // bytes in every connection buffer of every Server, as last seen
-	_             = metrics.NewGauge(`membench_proxy_buffered_bytes`, func() float64 {
+	_             = Metrics.NewGauge(`membench_proxy_buffered_bytes`, func() float64 {
 		return float64(bufferedBytes.Load())
 	})
 )

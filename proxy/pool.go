@@ -61,9 +61,9 @@ type pool struct {
 }
 
 var (
-	shadowCopied  = metrics.NewCounter(`membench_proxy_shadow_requests_total{result="sent"}`)
-	shadowDropped = metrics.NewCounter(`membench_proxy_shadow_requests_total{result="dropped"}`)
-	poolTimeouts  = metrics.NewCounter(`membench_proxy_upstream_errors_total{kind="timeout"}`)
+	shadowCopied  = Metrics.NewCounter(`membench_proxy_shadow_requests_total{result="sent"}`)
+	shadowDropped = Metrics.NewCounter(`membench_proxy_shadow_requests_total{result="dropped"}`)
+	poolTimeouts  = Metrics.NewCounter(`membench_proxy_upstream_errors_total{kind="timeout"}`)
 )
 
 func newPool(s *Server, cfg configs.Pool) (*pool, error) {
@@ -80,9 +80,9 @@ func (p *pool) healthFor(addr string) *health {
 	if h == nil {
 		h = &health{
 			addr:      addr,
-			requests:  metrics.GetOrCreateCounter(`membench_proxy_pool_requests_total{server="` + addr + `"}`),
-			errors:    metrics.GetOrCreateCounter(`membench_proxy_pool_errors_total{server="` + addr + `"}`),
-			ejections: metrics.GetOrCreateCounter(`membench_proxy_pool_ejections_total{server="` + addr + `"}`),
+			requests:  Metrics.GetOrCreateCounter(`membench_proxy_pool_requests_total{server="` + addr + `"}`),
+			errors:    Metrics.GetOrCreateCounter(`membench_proxy_pool_errors_total{server="` + addr + `"}`),
+			ejections: Metrics.GetOrCreateCounter(`membench_proxy_pool_ejections_total{server="` + addr + `"}`),
 		}
 		h.ctx, h.cancel = context.WithCancel(context.Background())
 		p.health[addr] = h

@@ -59,7 +59,7 @@ func TestPrivacy(t *testing.T) {
 	defer q.Close()
 	cfg := testConfig(t, mc.Addr)
 	srv := startProxy(t, cfg, proxy.Options{Anonymizer: anon, Queue: q, Logger: logger})
-	msrv, err := metricsrv.Start("127.0.0.1:0")
+	msrv, err := metricsrv.Start("127.0.0.1:0", proxy.Metrics)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -129,9 +129,11 @@ type conn struct {
 	wdl    time.Time // write deadline of the session
 	opaque uint32
 
-	lastDone atomic.Int64 // run clock of the latest completion
-	lastSend atomic.Int64 // run clock of the latest request handed to the connection
+	lastDone atomic.Int64 // run clock of the latest completion or failure
+	lastSend atomic.Int64 // run clock of the latest request handed to the connection, or failed as unavailable
 	sends    ols          // open loop: (request number, send time) of every request sent; sender only
+	// bytesOut and bytesIn count the bytes written to and read from the connection's sockets.
+	bytesOut, bytesIn atomic.Uint64
 
 	ev  evState    // the event-loop engine's state (engine.ev != nil)
 	cas casUniques // the cas uniques the target gave this connection
@@ -220,7 +222,7 @@ func (c *conn) send(o *op) {
 		}
 	}
 	if !c.ensure() {
-		c.countOp(o, &c.unavailable)
+		c.failUnavailable(o)
 		if o.intended < 0 {
 			time.Sleep(time.Millisecond) // closed loop against a down target: fail fast, but do not spin
 		}
@@ -232,7 +234,7 @@ func (c *conn) send(o *op) {
 		c.flush()
 		if c.s.dead.Load() {
 			if !c.ensure() {
-				c.countOp(o, &c.unavailable)
+				c.failUnavailable(o)
 				return
 			}
 			continue
@@ -284,6 +286,19 @@ func (c *conn) enqueue(o *op, now int64) {
 		c.multiKeys += uint64(1 + len(o.more))
 	}
 	c.countOp(o, nil)
+}
+
+// failUnavailable counts o as failed because its target cannot be reached now. It ends at once, so it moves the
+// end of the measured window as a completion (closed loop) or a send (open loop) would: a run against a target
+// that is down lasts as long as it ran, not 0 s.
+func (c *conn) failUnavailable(o *op) {
+	c.countOp(o, &c.unavailable)
+	now := c.e.now()
+	c.lastDone.Store(now)
+	c.lastSend.Store(now)
+	if c.e.open {
+		c.sends.add(float64(o.seq), float64(now)/1e9)
+	}
 }
 
 // conn.dirty has a bit per command.
@@ -371,7 +386,9 @@ func (c *conn) flush() {
 			c.wdl = now.Add(c.e.timeout)
 			_ = s.nc.SetWriteDeadline(c.wdl)
 		}
-		if _, err := s.nc.Write(c.wbuf); err != nil {
+		n, err := s.nc.Write(c.wbuf)
+		c.bytesOut.Add(uint64(n))
+		if err != nil {
 			// The receiver fails what is in flight when the closed connection ends its read.
 			c.broken(s, errConnLost)
 		}
@@ -400,10 +417,12 @@ func (c *conn) ensure() bool {
 	}
 	nc, err := net.DialTimeout("tcp", c.addr, c.e.connectTimeout)
 	if err != nil {
+		c.e.dials.failed(c.addr, err)
 		c.backoff = min(max(2*c.backoff, minBackoff), maxBackoff)
 		c.nextDial = now.Add(c.backoff)
 		return false
 	}
+	c.e.dials.ok(c.addr)
 	if tc, ok := nc.(*net.TCPConn); ok {
 		_ = tc.SetNoDelay(true)
 	}
@@ -430,6 +449,9 @@ func (c *conn) failLeftovers(kind int) {
 
 // failQueued fails every entry in flight as kind.
 func (c *conn) failQueued(kind int) {
+	if c.q.len() > 0 {
+		c.lastDone.Store(c.e.now())
+	}
 	c.st.mu.Lock()
 	for e := c.q.peek(); e != nil; e = c.q.peek() {
 		for range e.keys {
@@ -553,6 +575,7 @@ func (c *conn) step(s *session, rd *reader) bool {
 	}
 	n, err := s.nc.Read(rd.buf[len(rd.buf):cap(rd.buf)])
 	rd.buf = rd.buf[:len(rd.buf)+n]
+	c.bytesIn.Add(uint64(n))
 	if n > 0 {
 		rd.lastRecv = time.Now()
 		now := int64(rd.lastRecv.Sub(c.e.base))

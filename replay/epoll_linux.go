@@ -394,6 +394,7 @@ func (l *loop) read(c *conn) {
 		return
 	}
 	c.ev.rn += n
+	c.bytesIn.Add(uint64(n))
 	l.serve(c, true)
 }
 
@@ -430,6 +431,7 @@ func (l *loop) write(c *conn) bool {
 		l.end(c, errConnLost)
 		return false
 	}
+	c.bytesOut.Add(uint64(n))
 	rest := copy(c.wbuf, c.wbuf[n:])
 	c.wbuf = c.wbuf[:rest]
 	if rest > 0 && (n > 0 || !c.ev.wpending) {

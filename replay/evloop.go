@@ -88,7 +88,7 @@ func (c *conn) runEv() {
 		if o == nil {
 			return
 		}
-		c.countOp(o, &c.unavailable)
+		c.failUnavailable(o)
 		c.flushCounts()
 		time.Sleep(time.Millisecond) // closed loop against a down target: fail fast, but do not spin
 	}
@@ -111,8 +111,10 @@ func (c *conn) dialEv() bool {
 	c.backoff = min(max(2*c.backoff, minBackoff), maxBackoff)
 	c.nextDial = now.Add(c.backoff)
 	if err != nil {
+		c.e.dials.failed(c.addr, err)
 		return false
 	}
+	c.e.dials.ok(c.addr)
 	fd, err := detach(nc)
 	if err != nil {
 		return false

@@ -3,6 +3,7 @@ package replay
 import (
 	"context"
 	"strconv"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -36,6 +37,12 @@ func TestRun_DownTarget(t *testing.T) {
 			if r.Ops != 500 || r.Errors != 500 || r.ErrorsByKind["unavailable"] != 500 {
 				t.Fatalf("rate %v, engine %s: %d requests, %d errors %v", rate, engine, r.Ops, r.Errors,
 					r.ErrorsByKind)
+			}
+			// The report says why, and how long the run took (not 0 s).
+			if d := r.DialErrors[addr]; d == nil || d.Failed == 0 || !strings.Contains(d.First, "refused") ||
+				r.DurationSeconds <= 0 || r.OpsPerSec <= 0 || r.LatencyUs.Count != 0 {
+				t.Fatalf("rate %v, engine %s: dial errors %+v, %v s, %v ops/s, latency %+v", rate, engine,
+					r.DialErrors[addr], r.DurationSeconds, r.OpsPerSec, r.LatencyUs)
 			}
 		}
 	}

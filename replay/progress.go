@@ -9,16 +9,12 @@ import (
 	"sync"
 	"time"
 
-	"github.com/VictoriaMetrics/metrics"
 	"github.com/membench/membench/mcproto"
 )
 
 // startProgress starts the once-a-second reporter and returns the function that stops it (after one last
-// metrics update). With neither a writer nor a metrics set it does nothing.
-func startProgress(e *engine, w io.Writer, set *metrics.Set) (stop func()) {
-	if w == nil && set == nil {
-		return func() {}
-	}
+// metrics update). It always runs: each second is also a point of the report's time series (series.go).
+func startProgress(e *engine, w io.Writer, set *Metrics) (stop func()) {
 	done := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -30,10 +26,10 @@ func startProgress(e *engine, w io.Writer, set *metrics.Set) (stop func()) {
 		for {
 			select {
 			case <-done:
-				e.tick(nil, set, time.Since(last))
+				e.tick(nil, set, time.Since(last), true)
 				return
 			case now := <-t.C:
-				e.tick(w, set, now.Sub(last))
+				e.tick(w, set, now.Sub(last), false)
 				last = now
 			}
 		}
@@ -44,9 +40,9 @@ func startProgress(e *engine, w io.Writer, set *metrics.Set) (stop func()) {
 	}
 }
 
-// tick gathers the last interval's figures from every connection, prints the progress line and updates the
-// metrics.
-func (e *engine) tick(w io.Writer, set *metrics.Set, interval time.Duration) {
+// tick gathers the last interval's figures from every connection, prints the progress line, updates the
+// metrics and adds the interval to the time series; final marks the last interval of the run.
+func (e *engine) tick(w io.Writer, set *Metrics, interval time.Duration, final bool) {
 	h := newHist()
 	var ops, hits, misses, errs uint64
 	var byCmd [mcproto.NumCommands]uint64
@@ -82,25 +78,8 @@ func (e *engine) tick(w io.Writer, set *metrics.Set, interval time.Duration) {
 			time.Duration(e.now()).Seconds(), rate, p99, 100*ratio(hits, hits+misses), errs,
 			100*ratio(errs, total))
 	}
-	if set == nil {
-		return
+	if set != nil {
+		set.update(&byCmd, &byKind, hits, misses, rate, h)
 	}
-	for i, n := range byCmd {
-		if n > 0 {
-			set.GetOrCreateCounter(fmt.Sprintf(`membench_replay_requests_total{cmd=%q}`,
-				mcproto.Command(i).String())).Set(n)
-		}
-	}
-	for k, n := range byKind {
-		if n > 0 {
-			set.GetOrCreateCounter(fmt.Sprintf(`membench_replay_errors_total{kind=%q}`, errKindNames[k])).Set(n)
-		}
-	}
-	set.GetOrCreateCounter(`membench_replay_hits_total`).Set(hits)
-	set.GetOrCreateCounter(`membench_replay_misses_total`).Set(misses)
-	set.GetOrCreateGauge(`membench_replay_ops_per_second`, nil).Set(rate)
-	set.GetOrCreateGauge(`membench_replay_latency_seconds{quantile="0.5"}`, nil).Set(
-		float64(h.ValueAtQuantile(50)) / 1e6)
-	set.GetOrCreateGauge(`membench_replay_latency_seconds{quantile="0.99"}`, nil).Set(
-		float64(h.ValueAtQuantile(99)) / 1e6)
+	e.addPoint(h, ops, errs, interval, final)
 }

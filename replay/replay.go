@@ -23,7 +23,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/VictoriaMetrics/metrics"
 	"github.com/membench/membench/configs"
 	"github.com/membench/membench/mcproto"
 	"github.com/membench/membench/profile"
@@ -46,8 +45,9 @@ type Options struct {
 	Progress io.Writer
 	// Logger receives run-level messages; nil discards them.
 	Logger *slog.Logger
-	// Metrics, when set, receives the replay's figures once per second (the caller serves or pushes the set).
-	Metrics *metrics.Set
+	// Metrics, when set, receives the replay's figures once per second and at the end (the caller serves or
+	// pushes Metrics.Set).
+	Metrics *Metrics
 }
 
 // Defaults of the engine.
@@ -98,6 +98,9 @@ type engine struct {
 	pool    sync.Pool
 	skipped atomic.Uint64
 	turns   []*dialTurns // by target: the order of event-loop connections' first dials (dialturn.go)
+	dials   dialLog      // failed dials, logged once per outage (dialerr.go)
+	series  []Point      // the run's time series, written by the sampler (series.go)
+	sampled seriesState  // the sampler's state between points
 }
 
 func (e *engine) now() int64 { return int64(time.Since(e.base)) }
@@ -216,7 +219,8 @@ func (p *plan) openLoop() bool { return p.rate > 0 || p.speed > 0 }
 
 // Run replays the source that opts.Open returns against cfg's targets and returns the report. It returns an
 // error only when the run could not start or the source failed; failed requests are counted in the report.
-// Cancelling ctx stops the replay early; what was measured so far is reported.
+// Cancelling ctx stops the replay early; what was measured so far is reported. With cfg.StartAt it warms up,
+// then waits until that instant and measures from it (waitStart).
 func Run(ctx context.Context, cfg configs.Replay, opts Options) (*Report, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -284,8 +288,12 @@ func Run(ctx context.Context, cfg configs.Replay, opts Options) (*Report, error)
 		return nil, err
 	}
 	defer src.Close()
+	base, late, err := waitStart(ctx, cfg, log)
+	if err != nil {
+		return nil, err
+	}
 	cpu0 := processCPU()
-	e, err := newEngine(ctx, cfg, override, rg, addrs, values, p.openLoop(), log)
+	e, err := newEngine(ctx, cfg, override, rg, addrs, values, p.openLoop(), base, "replay", log)
 	if err != nil {
 		return nil, err
 	}
@@ -298,6 +306,8 @@ func Run(ctx context.Context, cfg configs.Replay, opts Options) (*Report, error)
 	r.Mode, r.Source, r.Shard = cfg.Mode, opts.SourceName, cfg.Shard
 	r.Targets = append([]string(nil), cfg.Targets...)
 	r.OpenLoop, r.TargetRate = p.openLoop(), cfg.Rate
+	r.StartLateSeconds = late.Seconds()
+	r.TimeSeries = e.series
 	r.Warmup = warm
 	log.Info("replay finished", "ops", r.Ops, "ops_per_sec", r.OpsPerSec, "errors", r.Errors)
 	if derr != nil {
@@ -309,6 +319,34 @@ func Run(ctx context.Context, cfg configs.Replay, opts Options) (*Report, error)
 	return r, nil
 }
 
+// waitStart waits until cfg.StartAt, when set, and returns the start of the measured window: StartAt itself, so
+// that every node of a run measures from the same instant, or now, with how late that is, for a node that got
+// there late (its warmup or its start took too long). Without StartAt the window starts now.
+func waitStart(ctx context.Context, cfg configs.Replay, log *slog.Logger) (time.Time, time.Duration, error) {
+	at, err := cfg.StartTime()
+	if err != nil || at.IsZero() {
+		return time.Now(), 0, err
+	}
+	wait := time.Until(at)
+	if wait <= 0 {
+		log.Warn("late for --start-at: measuring starts now instead", "start_at", at.Format(time.RFC3339Nano),
+			"late", (-wait).Round(time.Millisecond))
+		return time.Now(), -wait, nil
+	}
+	log.Info("waiting for --start-at", "start_at", at.Format(time.RFC3339Nano), "wait", wait.Round(time.Millisecond))
+	t := time.NewTimer(wait)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		// at itself has no monotonic clock reading, and the run clock must not jump with the wall clock: the
+		// same instant, taken from now.
+		now := time.Now()
+		return now.Add(at.Sub(now)), 0, nil
+	case <-ctx.Done():
+		return time.Time{}, 0, ctx.Err()
+	}
+}
+
 // processCPU returns the user and system CPU time the process has used, in seconds.
 func processCPU() float64 {
 	var ru syscall.Rusage
@@ -318,11 +356,13 @@ func processCPU() float64 {
 	return float64(ru.Utime.Nano()+ru.Stime.Nano()) / 1e9
 }
 
+// newEngine returns an engine whose run clock counts from base. what names the run in logs ("replay", "warmup").
 func newEngine(ctx context.Context, cfg configs.Replay, override mcproto.Protocol, rg *ring.Ring, addrs []string,
-	values *workload.Values, open bool, log *slog.Logger) (*engine, error) {
+	values *workload.Values, open bool, base time.Time, what string, log *slog.Logger) (*engine, error) {
 	e := &engine{
 		ctx:            ctx,
-		base:           time.Now(),
+		base:           base,
+		dials:          dialLog{what: what, log: log},
 		pipeline:       cfg.Pipeline,
 		timeout:        cfg.Timeout.D(),
 		connectTimeout: cfg.ConnectTimeout.D(),
@@ -388,6 +428,11 @@ func (e *engine) report() *Report {
 	}
 	r := buildReport(all)
 	r.Skipped += e.skipped.Load()
+	r.DialErrors = e.dials.report()
+	for _, c := range conns {
+		r.BytesSent += c.bytesOut.Load()
+		r.BytesReceived += c.bytesIn.Load()
+	}
 	r.StartUnixNs = e.base.UnixNano()
 	r.DurationSeconds = float64(last) / 1e9
 	if r.DurationSeconds > 0 {

@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
+	hdr "github.com/HdrHistogram/hdrhistogram-go"
 	"github.com/membench/membench/internal/mctest"
 	"github.com/membench/membench/mcproto"
 )
@@ -74,7 +76,8 @@ func TestMerge_Exact(t *testing.T) {
 	if m.MultiKeyGets != 7 || m.MultiKeyGetKeys != 19 {
 		t.Fatalf("merged multi-key gets %d with %d keys, want 7 with 19", m.MultiKeyGets, m.MultiKeyGetKeys)
 	}
-	if m.Nodes != 2 || m.Shard != "merged" || m.OpsPerSec != ra.OpsPerSec+rb.OpsPerSec || m.DurationSeconds != 3.0000005 {
+	// The windows are [1000 ns, 2 s + 1000 ns] and [1500 ns, 3 s + 1500 ns]: their union is 3.0000005 s.
+	if m.Nodes != 2 || m.Shard != "merged" || m.OpsPerSec != float64(m.Ops)/3.0000005 || m.DurationSeconds != 3.0000005 {
 		t.Fatalf("merged run figures: nodes %d shard %s ops/s %v duration %v", m.Nodes, m.Shard, m.OpsPerSec,
 			m.DurationSeconds)
 	}
@@ -133,5 +136,71 @@ func TestRun_Shards(t *testing.T) {
 	}
 	if m.Nodes != 3 || m.LatencyUs.Count != one.LatencyUs.Count {
 		t.Fatalf("merged %d nodes, %d latencies; one node %d", m.Nodes, m.LatencyUs.Count, one.LatencyUs.Count)
+	}
+}
+
+// TestReport_MergeSeries: merged time series add up second by second, with nodes aligned on their starts, and
+// their percentiles are those of the merged histograms.
+func TestReport_MergeSeries(t *testing.T) {
+	point := func(second int, ops int, base int64) (Point, *hdr.Histogram) {
+		h := newHist()
+		for i := range ops {
+			_ = h.RecordValue(base + int64(i))
+		}
+		p := Point{Second: second, Seconds: 1, Ops: uint64(ops), Errors: 1, BytesSent: 100, BytesReceived: 50}
+		p.finish(h)
+		return p, h
+	}
+	node := func(shard string, start int64, bases ...int64) *Report {
+		r := buildReport([]*stats{fakeStats(mcproto.CmdGet, 10, 100, 2)})
+		r.Mode, r.Source, r.Shard, r.StartUnixNs, r.DurationSeconds = "trace", "x", shard, start, float64(len(bases))
+		for i, b := range bases {
+			p, _ := point(i, 100, b)
+			r.TimeSeries = append(r.TimeSeries, p)
+		}
+		return r
+	}
+	a := node("0/2", 1e18, 1000, 2000)
+	b := node("1/2", 1e18+1_100_000_000, 3000) // starts 1.1 s later: its second 0 is the merged second 1
+	m, err := Merge([]*Report{a, b})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(m.TimeSeries) != 2 {
+		t.Fatalf("merged series %+v", m.TimeSeries)
+	}
+	_, h1 := point(1, 100, 2000)
+	_, h2 := point(0, 100, 3000)
+	h1.Merge(h2)
+	p := m.TimeSeries[1]
+	if p.Second != 1 || p.Ops != 200 || p.Errors != 2 || p.BytesSent != 200 || p.BytesPerSec != 300 ||
+		p.OpsPerSec != 200 || p.LatencyUs != latencyOf(h1) {
+		t.Fatalf("merged second 1: %+v", p)
+	}
+	if m.TimeSeries[0].Ops != 100 || m.StartSkewSeconds != 1.1 || len(m.Warnings) != 1 {
+		t.Fatalf("merged second 0 %+v, skew %v, warnings %q", m.TimeSeries[0], m.StartSkewSeconds, m.Warnings)
+	}
+}
+
+// TestReport_Percentiles: WritePercentiles writes HdrHistogram's percentile distribution (.hgrm) in ms.
+func TestReport_Percentiles(t *testing.T) {
+	r := buildReport([]*stats{fakeStats(mcproto.CmdGet, 1000, 1000, 2), fakeStats(mcproto.CmdSet, 10, 5000, 1)})
+	if names := r.PercentileNames(); !reflect.DeepEqual(names, []string{"all", "get", "set"}) {
+		t.Fatalf("names %q", names)
+	}
+	var buf bytes.Buffer
+	if err := r.WritePercentiles(&buf, "set"); err != nil {
+		t.Fatal(err)
+	}
+	out := buf.String()
+	if !strings.HasPrefix(out, " Value\tPercentile\tTotalCount\t1/(1-Percentile)\n\n") {
+		t.Fatalf("no .hgrm header:\n%s", out)
+	}
+	if !strings.Contains(out, "#[Max     =        0.020, Total count    =           10]") {
+		t.Fatalf("max of set is not 0.020 ms (20 µs):\n%s", out)
+	}
+	empty := buildReport([]*stats{newStats()})
+	if len(empty.PercentileNames()) != 0 || empty.WritePercentiles(&buf, "all") == nil {
+		t.Fatal("percentiles of nothing")
 	}
 }

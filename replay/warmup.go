@@ -125,7 +125,7 @@ func warmup(ctx context.Context, cfg configs.Replay, opts Options, p plan, rg *r
 	wcfg := cfg
 	wcfg.Pipeline = 64
 	wcfg.Timeout = configs.Duration(max(cfg.Timeout.D(), 5*time.Second))
-	e, err := newEngine(ctx, wcfg, mcproto.ProtoText, rg, addrs, values, false, log)
+	e, err := newEngine(ctx, wcfg, mcproto.ProtoText, rg, addrs, values, false, time.Now(), "warmup", log)
 	if err != nil {
 		return nil, err
 	}

@@ -5,8 +5,9 @@
 # (only if something is missing) and installs the missing packages; as another user it prints the exact
 # `sudo apt-get install` line and exits 1. It never downloads a Go toolchain: a missing `go` is an error.
 #
-# The memcached package may start its own server on port 11211; that is harmless, since every test starts its
-# own memcached on a free loopback port. Nothing here stops or starts a service.
+# The memcached package may start its own server on port 11211 (and the prometheus and victoria-metrics packages
+# theirs on 9090 and 8428); that is harmless, since every test starts its own servers on free loopback ports with
+# temporary data directories. Nothing here stops or starts a service.
 set -euo pipefail
 
 missing=()  # Debian packages to install, in the order found
@@ -43,6 +44,7 @@ if ! have_cmd memcslap && ! have_cmd memcaslap; then
 	need libmemcached-tools "no memcslap/memcaslap (load generator for tests and benchmarks)"
 fi
 check_cmd gcc gcc "cgo, to link libpcap"
+check_cmd systemd-analyze systemd "verifies the systemd units of the Debian package (packaging tests)"
 check_cmd make make "the Makefile"
 check_cmd ps procps "tests look at processes they started"
 # The pool-mode SASL tests run memcached -S with a Cyrus SASL database of their own: saslpasswd2 builds it, and
@@ -52,6 +54,11 @@ compgen -G '/usr/lib/*/sasl2/libplain.so*' >/dev/null ||
 	need libsasl2-modules "no Cyrus SASL PLAIN plugin (memcached -S tests)"
 compgen -G '/usr/lib/*/sasl2/libsasldb.so*' >/dev/null ||
 	need libsasl2-modules-db "no Cyrus SASL sasldb plugin (memcached -S tests)"
+# Metrics tests: promtool judges the /metrics text and the alert rules, a real Prometheus scrapes a proxy, and a
+# real VictoriaMetrics receives replay's pushes (both started by the tests on free loopback ports).
+check_cmd promtool prometheus "checks /metrics output and configs/monitoring alert rules"
+check_cmd prometheus prometheus "scrapes a proxy in the metrics tests"
+check_cmd victoria-metrics victoria-metrics "receives replay's metrics pushes in the metrics tests"
 [[ -f /usr/include/pcap.h ]] || need libpcap-dev "no /usr/include/pcap.h (the tap links libpcap through cgo)"
 # pymemcache is checked with the system Python, which is what the Debian package installs into.
 if [[ ! -x /usr/bin/python3 ]]; then

@@ -21,6 +21,9 @@ import (
 // that the recorded events are exactly the operations the client performed. It needs capture privileges
 // (root); under CI=true it must run.
 func TestLive(t *testing.T) {
+	if !LiveCapture {
+		t.Skip("a static build (CGO_ENABLED=0) has no live capture")
+	}
 	if os.Geteuid() != 0 {
 		mctest.Missing(t, "live capture on lo needs root (or cap_net_raw,cap_net_admin on the test binary)")
 	}

@@ -1,6 +1,8 @@
 // Packet sources: live capture through libpcap (whole packets, a BPF filter, optional immediate mode) and
 // pcap/pcapng files read in pure Go. They are separate from the Tap so tests can feed packets from anywhere and
-// so the privilege error, which every operator meets once, is worded in one place.
+// so the privilege error, which every operator meets once, is worded in one place. What needs libpcap (live
+// capture, compiling --bpf) lives in live_pcap.go, built with cgo; a static build (CGO_ENABLED=0) gets
+// live_nopcap.go instead, which says so, and still reads capture files.
 package tap
 
 import (
@@ -15,7 +17,6 @@ import (
 
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
-	"github.com/gopacket/gopacket/pcap"
 	"github.com/membench/membench/configs"
 )
 
@@ -61,52 +62,6 @@ func CaptureFilter(cfg *configs.Tap) string {
 	return f
 }
 
-// liveReadTimeout is how long a live read waits before returning ErrTimeout, so the tap notices signals and
-// moves its clock while the wire is quiet.
-const liveReadTimeout = 100 * time.Millisecond
-
-type liveSource struct {
-	h    *pcap.Handle
-	lt   LinkType
-	name string
-}
-
-// OpenLive starts capturing on cfg.Interface with cfg's snap length, buffer size, promiscuous setting, filter
-// and immediate mode (see configs.Tap.ImmediateMode).
-func OpenLive(cfg *configs.Tap) (Source, error) {
-	in, err := pcap.NewInactiveHandle(cfg.Interface)
-	if err != nil {
-		return nil, liveError(cfg.Interface, err)
-	}
-	defer in.CleanUp()
-	for _, set := range []func() error{
-		func() error { return in.SetSnapLen(cfg.SnapLen) },
-		func() error { return in.SetPromisc(cfg.Promiscuous) },
-		func() error { return in.SetTimeout(liveReadTimeout) },
-		func() error { return in.SetImmediateMode(cfg.ImmediateMode) },
-		func() error { return in.SetBufferSize(cfg.BufferSize) },
-	} {
-		if err := set(); err != nil {
-			return nil, liveError(cfg.Interface, err)
-		}
-	}
-	h, err := in.Activate()
-	if err != nil {
-		return nil, liveError(cfg.Interface, err)
-	}
-	if lt := h.LinkType(); !linkSupported(lt) {
-		h.Close()
-		return nil, fmt.Errorf("cannot capture on interface %q (--interface / interface): %w", cfg.Interface,
-			linkTypeError(lt))
-	}
-	filter := CaptureFilter(cfg)
-	if err := h.SetBPFFilter(filter); err != nil {
-		h.Close()
-		return nil, fmt.Errorf("cannot set capture filter %q (--bpf / bpf): %w", filter, err)
-	}
-	return &liveSource{h: h, lt: h.LinkType(), name: cfg.Interface}, nil
-}
-
 // liveError words a failure to open an interface, naming the fix for the common causes.
 func liveError(iface string, err error) error {
 	msg := err.Error()
@@ -127,33 +82,9 @@ func liveError(iface string, err error) error {
 	return fmt.Errorf("cannot capture on interface %q (--interface / interface): %w", iface, err)
 }
 
-func (s *liveSource) ReadPacket() ([]byte, int64, LinkType, error) {
-	data, ci, err := s.h.ZeroCopyReadPacketData()
-	if err != nil {
-		if errors.Is(err, pcap.NextErrorTimeoutExpired) {
-			return nil, 0, s.lt, ErrTimeout
-		}
-		if err == io.EOF {
-			return nil, 0, s.lt, io.EOF
-		}
-		return nil, 0, s.lt, fmt.Errorf("cannot read packets from interface %q: %w", s.name, err)
-	}
-	return data, ci.Timestamp.UnixNano(), s.lt, nil
-}
-
-func (s *liveSource) Live() bool { return true }
-
-func (s *liveSource) Drops() (uint64, uint64) {
-	st, err := s.h.Stats()
-	if err != nil {
-		return 0, 0
-	}
-	return uint64(st.PacketsDropped), uint64(st.PacketsIfDropped)
-}
-
-func (s *liveSource) Close() error {
-	s.h.Close()
-	return nil
+// packetFilter is a compiled capture filter (--bpf) applied to the packets of a file.
+type packetFilter interface {
+	Matches(ci gopacket.CaptureInfo, data []byte) bool
 }
 
 // fileSource reads pcap or pcapng.
@@ -162,8 +93,8 @@ type fileSource struct {
 	name string
 	r    captureReader
 	expr string
-	bpf  map[LinkType]*pcap.BPF // compiled per link type, as pcapng interfaces may differ
-	lt   LinkType               // the last packet's link type, known to be supported
+	bpf  map[LinkType]packetFilter // compiled per link type, as pcapng interfaces may differ
+	lt   LinkType                  // the last packet's link type, known to be supported
 	ltOK bool
 }
 
@@ -185,7 +116,7 @@ func OpenFile(path, bpf string) (Source, error) {
 		f.Close()
 		return nil, fmt.Errorf("cannot read capture file %s (--pcap): %w", path, err)
 	}
-	s := &fileSource{f: f, name: path, r: r, expr: bpf, bpf: map[LinkType]*pcap.BPF{}}
+	s := &fileSource{f: f, name: path, r: r, expr: bpf, bpf: map[LinkType]packetFilter{}}
 	if pr, ok := r.(*pcapReader); ok {
 		if !linkSupported(pr.lt) {
 			f.Close()
@@ -202,11 +133,11 @@ func OpenFile(path, bpf string) (Source, error) {
 }
 
 // filter returns the compiled filter for link type lt.
-func (s *fileSource) filter(lt LinkType) (*pcap.BPF, error) {
+func (s *fileSource) filter(lt LinkType) (packetFilter, error) {
 	if b, ok := s.bpf[lt]; ok {
 		return b, nil
 	}
-	b, err := pcap.NewBPF(lt, 262144, s.expr)
+	b, err := compileFilter(lt, 262144, s.expr)
 	if err != nil {
 		return nil, fmt.Errorf("cannot compile filter %q (--bpf / bpf) for %s: %w", s.expr, s.name, err)
 	}

@@ -8,8 +8,8 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"os"
 
+	"github.com/membench/membench/internal/safefile"
 	"github.com/membench/membench/profile"
 )
 
@@ -33,7 +33,7 @@ Formats:
 Flags:
   --format NAME      twitter, oracle-general or csv (required)
   -o, --output FILE  where to write ("-" = standard output, not for oracle-general); must not exist
-  --force            overwrite OUT if it exists
+  --force            replace OUT if it exists (a symlink there is replaced, never followed)
   --salvage          skip corrupt blocks of IN instead of failing
 
 Examples:
@@ -87,12 +87,12 @@ func runExport(args []string, stdout, stderr io.Writer) error {
 	}
 	defer r.Close()
 	var dst io.Writer = stdout
-	var f *os.File
+	var f *safefile.File
 	if out != "-" {
 		if f, err = createOutput(out, *force); err != nil {
 			return err
 		}
-		defer f.Close()
+		defer f.Abort() // after Commit it does nothing
 		dst = f
 	}
 	var st profile.ExportStats
@@ -102,15 +102,12 @@ func runExport(args []string, stdout, stderr io.Writer) error {
 	case profile.FormatCSV:
 		st, err = profile.ExportCSV(dst, r)
 	case profile.FormatOracleGeneral:
-		st, err = profile.ExportOracleGeneral(f, r)
+		st, err = profile.ExportOracleGeneral(f.File, r)
 	}
 	if err == nil && f != nil {
-		err = closeOutput(f, out)
+		err = f.Commit()
 	}
 	if err != nil {
-		if f != nil {
-			os.Remove(out)
-		}
 		return err
 	}
 	warnDamage(stderr, r)
@@ -122,15 +119,12 @@ func runExport(args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
-// createOutput creates path for writing, refusing to replace an existing file unless force is set.
-func createOutput(path string, force bool) (*os.File, error) {
-	flags := os.O_RDWR | os.O_CREATE | os.O_EXCL
-	if force {
-		flags = os.O_RDWR | os.O_CREATE | os.O_TRUNC
-	}
-	f, err := os.OpenFile(path, flags, 0o600)
+// createOutput starts an output holding events (mode 0600) through a temporary file beside path, refusing to
+// replace an existing file (or symlink) unless force is set; Commit puts it in place.
+func createOutput(path string, force bool) (*safefile.File, error) {
+	f, err := safefile.Create(path, safefile.Private, force)
 	if errors.Is(err, fs.ErrExist) {
-		return nil, fmt.Errorf("cannot create %s: it already exists; pass --force to overwrite it", path)
+		return nil, fmt.Errorf("cannot create %s: it already exists; pass --force to replace it", path)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("cannot create output: %w", err)
@@ -138,26 +132,14 @@ func createOutput(path string, force bool) (*os.File, error) {
 	return f, nil
 }
 
-// newProfileWriter creates the profile out, offering --force when it exists. No timer flushes: the offline
-// subcommands write as fast as they read.
+// newProfileWriter creates the profile out through a temporary file (Close puts it in place, Abort discards
+// it), offering --force when it exists. No timer flushes: the offline subcommands write as fast as they read.
 func newProfileWriter(out string, h profile.Header, force bool) (*profile.Writer, error) {
-	w, err := profile.NewWriter(out, h, profile.WriterOptions{Overwrite: force, FlushInterval: -1})
+	w, err := profile.NewWriter(out, h, profile.WriterOptions{Overwrite: force, Atomic: true, FlushInterval: -1})
 	if errors.Is(err, fs.ErrExist) {
-		return nil, fmt.Errorf("%w, or pass --force to overwrite it", err)
+		return nil, fmt.Errorf("%w, or pass --force to replace it", err)
 	}
 	return w, err
-}
-
-// closeOutput syncs and closes an output file.
-func closeOutput(f *os.File, path string) error {
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("cannot sync %s: %w", path, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("cannot close %s: %w", path, err)
-	}
-	return nil
 }
 
 // warnDamage tells the user about blocks of r that were lost.

@@ -35,7 +35,7 @@ Flags:
   --namespace-delimiter C      namespace prefix delimiter for Twitter keys ("" turns it off; default ":")
   --key-size N                 oracleGeneral: bytes of obj_size taken as the key (default 16)
   --host-label NAME            label stored in the profile header
-  --force                      overwrite OUT if it exists
+  --force                      replace OUT if it exists (a symlink there is replaced, never followed)
 
 Examples:
   membench import --format twitter cluster52.0.zst -o cluster52.mbp --salt-file salt.hex
@@ -128,11 +128,11 @@ func runImport(args []string, stdout, stderr io.Writer) error {
 		n, err = profile.ImportOracleGeneral(in, name, anon, profile.ImportOptions{KeySize: uint16(*keySize)}, w)
 	}
 	stop()
-	if cerr := w.Close(); err == nil {
-		err = cerr
-	}
 	if err != nil {
-		os.Remove(out)
+		w.Abort() // OUT keeps what it had
+		return err
+	}
+	if err := w.Close(); err != nil {
 		return err
 	}
 	fmt.Fprintf(stderr, "imported %d events from %s to %s (salt fingerprint %016x)\n", n, name, out,

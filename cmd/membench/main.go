@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"regexp"
 	"sort"
 	"strings"
 )
@@ -119,7 +120,7 @@ func init() {
 				if !ok {
 					return fmt.Errorf("unknown command %q: %w", args[0], errUsage)
 				}
-				fmt.Fprint(stdout, c.usage)
+				fmt.Fprint(stdout, c.usage+usageEnvHelp(c.usage))
 				return nil
 			}
 			printHelp(stdout)
@@ -147,7 +148,7 @@ func parseArgs(fs *flag.FlagSet, usage string, args []string, stdout io.Writer) 
 		}
 		name := strings.TrimLeft(a, "-")
 		if name == "h" || name == "help" {
-			fmt.Fprint(stdout, usage)
+			fmt.Fprint(stdout, usage+envHelp(fs))
 			return nil, flag.ErrHelp
 		}
 		flags = append(flags, a)
@@ -170,8 +171,82 @@ func parseArgs(fs *flag.FlagSet, usage string, args []string, stdout io.Writer) 
 	if err := fs.Parse(flags); err != nil {
 		return nil, fmt.Errorf("%v: %w", err, errUsage)
 	}
+	if err := flagsFromEnv(fs); err != nil {
+		return nil, err
+	}
 	return pos, nil
 }
+
+// envPrefix starts the environment variable of every flag: --shard is MEMBENCH_SHARD, --connect-timeout is
+// MEMBENCH_CONNECT_TIMEOUT. Containers and job schedulers hand settings over as environment variables.
+const envPrefix = "MEMBENCH_"
+
+// envName returns the environment variable of the flag name.
+func envName(flagName string) string {
+	return envPrefix + strings.ToUpper(strings.ReplaceAll(flagName, "-", "_"))
+}
+
+// flagsFromEnv sets each flag the command line did not give from its environment variable, when that is set
+// (to anything, empty included): the command line wins over the environment, and both, being flags, over a
+// config file. Variables naming no flag of the command are ignored, since one environment may serve several
+// commands.
+func flagsFromEnv(fs *flag.FlagSet) error {
+	given := flagsSet(fs)
+	var err error
+	fs.VisitAll(func(f *flag.Flag) {
+		if err != nil || given[f.Name] {
+			return
+		}
+		v, ok := os.LookupEnv(envName(f.Name))
+		if !ok {
+			return
+		}
+		if serr := fs.Set(f.Name, v); serr != nil {
+			err = fmt.Errorf("environment variable %s=%q: invalid value for -%s: %v: %w", envName(f.Name), v, f.Name,
+				serr, errUsage)
+		}
+	})
+	return err
+}
+
+// envHelp is the paragraph every command's help ends with when the command has flags, with one of the
+// command's own flags as the example.
+func envHelp(fs *flag.FlagSet) string {
+	var names []string
+	fs.VisitAll(func(f *flag.Flag) { names = append(names, f.Name) })
+	return envHelpFor(names)
+}
+
+// usageEnvHelp is envHelp for `membench help CMD`, which has the command's usage but not its flag set: the
+// example is a flag the usage lists.
+func usageEnvHelp(usage string) string {
+	var names []string
+	for _, m := range usageFlagRE.FindAllStringSubmatch(usage, -1) {
+		names = append(names, m[1])
+	}
+	return envHelpFor(names)
+}
+
+// envHelpFor returns the paragraph with the first of the flag names that has a dash as the example (else the
+// first), or nothing without flags.
+func envHelpFor(names []string) string {
+	if len(names) == 0 {
+		return ""
+	}
+	example := names[0]
+	for _, n := range names {
+		if strings.Contains(n, "-") {
+			example = n
+			break
+		}
+	}
+	return fmt.Sprintf("\nEnvironment: every flag can also be set as %s<FLAG>, the flag's name in upper case with "+
+		"dashes as\nunderscores (--%s: %s). When both are given, the command line wins.\n",
+		envPrefix, example, envName(example))
+}
+
+// usageFlagRE finds the flags a usage text lists, one per line: "  --name …" or "  -o, --output …".
+var usageFlagRE = regexp.MustCompile(`(?m)^\s+(?:-[a-z], )?--([a-z][a-z0-9-]*)`)
 
 // flagsSet returns the names of the flags given on the command line, so that flags override config files only
 // where the user set them.

@@ -124,8 +124,8 @@ func TestParseArgs_Help(t *testing.T) {
 			if !errors.Is(err, flag.ErrHelp) {
 				t.Fatalf("parseArgs(%q) = %v, want flag.ErrHelp", args, err)
 			}
-			if stdout != testUsage {
-				t.Fatalf("parseArgs(%q) printed %q, want the usage %q", args, stdout, testUsage)
+			if want := testUsage + envHelpFor([]string{"json", "n", "out"}); stdout != want {
+				t.Fatalf("parseArgs(%q) printed %q, want the usage %q", args, stdout, want)
 			}
 		}
 	}

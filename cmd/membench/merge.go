@@ -5,7 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
 
 	"github.com/membench/membench/profile"
 )
@@ -22,7 +21,7 @@ finest time and latency precision among them, and the settings they all agree on
 
 Flags:
   -o, --output FILE  the merged profile (must not exist)
-  --force            overwrite OUT if it exists
+  --force            replace OUT if it exists (a symlink there is replaced, never followed)
   --salvage          skip corrupt blocks of the inputs instead of failing
 
 Examples:
@@ -81,11 +80,11 @@ func runMerge(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	n, err := profile.Merge(w, rs)
-	if cerr := w.Close(); err == nil {
-		err = cerr
-	}
 	if err != nil {
-		os.Remove(out)
+		w.Abort() // OUT keeps what it had
+		return err
+	}
+	if err := w.Close(); err != nil {
 		return err
 	}
 	for _, r := range rs {

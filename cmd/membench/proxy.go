@@ -150,24 +150,29 @@ func runProxy(args []string, stdout, stderr io.Writer) error {
 	var rec *recorder
 	opts := proxy.Options{Logger: log}
 	if cfg.Record != "" {
-		rec, err = openRecorder(recordSettings{Recording: cfg.Recording, mode: "proxy"}, stderr)
+		rec, err = openRecorder(recordSettings{Recording: cfg.Recording, mode: "proxy",
+			countWriteError: proxy.CountProfileWriteError}, stderr)
 		if err != nil {
 			return err
 		}
 		opts.Anonymizer, opts.Queue = rec.anon, rec.queue
 	}
+	// A start that fails removes the profile it created (rec.abort), so the next start can use the path.
 	srv, err := proxy.New(cfg, opts)
 	if err != nil {
+		rec.abort()
 		return err
 	}
 	var msrv *metricsrv.Server
 	if cfg.MetricsListen != "" {
-		if msrv, err = metricsrv.Start(cfg.MetricsListen); err != nil {
+		if msrv, err = metricsrv.Start(cfg.MetricsListen, proxy.Metrics); err != nil {
+			rec.abort()
 			return err
 		}
 		defer msrv.Close()
 	}
 	if err := srv.Start(); err != nil {
+		rec.abort()
 		return err
 	}
 	log.Info("proxy started", "listen", cfg.Listen, "upstream", cfg.Upstream, "pool_servers", len(cfg.Pool.Servers),

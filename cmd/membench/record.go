@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -23,6 +24,9 @@ type recordSettings struct {
 	// created is the profile header's creation time; zero means now. The tap passes the first packet's
 	// timestamp when reading a file, so that the header, like the events, depends only on the capture.
 	created time.Time
+	// countWriteError counts a failed write of the profile in the mode's profile_write_errors_total
+	// (proxy.CountProfileWriteError, tap.CountProfileWriteError: each mode's metric set, served by its /metrics).
+	countWriteError func()
 }
 
 // recordingFlags are the command-line flags of configs.Recording, shared by the recorders.
@@ -68,6 +72,8 @@ type recorder struct {
 	// writtenBefore and droppedBefore count the events of rotated-away files.
 	writtenBefore, droppedBefore uint64
 	files                        []string
+	// log gets the writer's ERROR when the profile cannot be written and INFO when it can again.
+	log *slog.Logger
 }
 
 // openRecorder loads (or makes up) the salt and opens the profile. Warnings go to stderr.
@@ -88,7 +94,11 @@ func openRecorder(set recordSettings, stderr io.Writer) (*recorder, error) {
 		anon = profile.RandomAnonymizer(delim, nsOn)
 		fmt.Fprintln(stderr, "membench:", profile.RandomSaltWarning)
 	}
-	r := &recorder{set: set, anon: anon}
+	if set.countWriteError == nil {
+		panic("BUG: a recorder without its mode's profile_write_errors_total (recordSettings.countWriteError)")
+	}
+	r := &recorder{set: set, anon: anon,
+		log: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))}
 	q, err := r.open(set.Record)
 	if err != nil {
 		return nil, err
@@ -119,7 +129,9 @@ func (r *recorder) open(path string) (*profile.Queue, error) {
 	if !r.set.Compress {
 		comp = profile.CompressionNone
 	}
-	w, err := profile.NewWriter(path, h, profile.WriterOptions{FlushInterval: time.Duration(r.set.FlushInterval), Compression: comp})
+	// Retry: a full disk drops events (counted) until space returns, then recording resumes by itself.
+	w, err := profile.NewWriter(path, h, profile.WriterOptions{FlushInterval: time.Duration(r.set.FlushInterval),
+		Compression: comp, Retry: true, Logger: r.log, OnWriteError: func(error) { r.set.countWriteError() }})
 	if err != nil {
 		return nil, fmt.Errorf("cannot open the profile (--record): %w", err)
 	}
@@ -167,3 +179,15 @@ func (r *recorder) rotate(swap func(*profile.Queue) *profile.Queue) (closed stri
 
 // bytesWritten returns the profile bytes written in this run, over all rotated files.
 func (r *recorder) bytesWritten() int64 { return r.bytesBefore + r.writer.BytesWritten() }
+
+// dropped returns the events of this run that no profile holds and that the recorder's queue or writer counted
+// (queue full, profile not writable), over all rotated files.
+func (r *recorder) dropped() uint64 { return r.droppedBefore + r.queue.Dropped() }
+
+// abort undoes a recorder whose start failed: the profile it created (header only) is removed, so that the next
+// start with the same --record does not find it "already exists". Nil-safe.
+func (r *recorder) abort() {
+	if r != nil {
+		r.queue.Abort()
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"encoding/json"
 	"fmt"
 	"io"
 	"math"
@@ -550,4 +551,188 @@ func TestReplay_TraceFidelity(t *testing.T) {
 		c.MRCMAE > 0.02 {
 		t.Errorf("synthetic workload of the recorded profile out of bounds")
 	}
+}
+
+// TestReplayConfig_Units: --rate takes k and M suffixes, --duration, --timeout and --connect-timeout bare seconds,
+// --ops k and M; a value in no such form names the forms it wants.
+func TestReplayConfig_Units(t *testing.T) {
+	base := []string{"--workload", "etc", "--target", "h:1"}
+	f := func(args []string, check func(c configs.Replay) bool) {
+		t.Helper()
+		c, _, err := replayConfig(append(base, args...), io.Discard)
+		if err != nil || !check(c) {
+			t.Fatalf("replayConfig(%q): %+v, %v", args, c, err)
+		}
+	}
+	f([]string{"--rate", "5k", "--duration", "2"}, func(c configs.Replay) bool {
+		return c.Rate == 5000 && c.Duration.D() == 2*time.Second
+	})
+	f([]string{"--rate", "1.5M", "--duration", "0.5"}, func(c configs.Replay) bool {
+		return c.Rate == 1.5e6 && c.Duration.D() == 500*time.Millisecond
+	})
+	f([]string{"--rate", "2500", "--duration", "1m", "--timeout", "3", "--connect-timeout", "250ms"},
+		func(c configs.Replay) bool {
+			return c.Rate == 2500 && c.Duration.D() == time.Minute && c.Timeout.D() == 3*time.Second &&
+				c.ConnectTimeout.D() == 250*time.Millisecond
+		})
+	f([]string{"--ops", "10k"}, func(c configs.Replay) bool { return c.Ops == 10_000 })
+	f([]string{"--ops", "2M"}, func(c configs.Replay) bool { return c.Ops == 2_000_000 })
+	fail := func(args []string, wants ...string) {
+		t.Helper()
+		_, _, err := replayConfig(append(base, args...), io.Discard)
+		for _, w := range wants {
+			if err == nil || !strings.Contains(err.Error(), w) {
+				t.Fatalf("replayConfig(%q) = %v, want an error containing %q", args, err, w)
+			}
+		}
+	}
+	fail([]string{"--rate", "fast", "--ops", "1"}, "-rate", "5k")
+	fail([]string{"--rate", "5x", "--ops", "1"}, "-rate", "5k")
+	fail([]string{"--duration", "soon"}, "-duration", "30s", "bare seconds")
+	fail([]string{"--duration", "-2"}, "-duration")
+	fail([]string{"--ops", "2.5"}, "-ops", "whole")
+	f([]string{"--ops", "1.5k"}, func(c configs.Replay) bool { return c.Ops == 1500 })
+}
+
+// TestReplay_DeadTarget: against a target nobody listens on, replay prints the first dial error, the real
+// duration of the run and no latency (n/a, JSON null) instead of "0 ops/s" and "p50 0.000ms" with no reason.
+func TestReplay_DeadTarget(t *testing.T) {
+	addr := "127.0.0.1:" + strconv.Itoa(mctest.FreePort(t))
+	args := []string{"replay", "--workload", "etc", "--keys-scale", "0.01", "--target", addr, "--ops", "300"}
+	code, out, errOut := runCLI(t, args...)
+	if code != 3 {
+		t.Fatalf("exit %d, want 3\n%s\n%s", code, out, errOut)
+	}
+	if !strings.Contains(errOut, "connection refused") || !strings.Contains(errOut, addr) {
+		t.Errorf("stderr names no dial error:\n%s", errOut)
+	}
+	if !strings.Contains(out, "connection refused") || !strings.Contains(out, "latency    n/a") ||
+		strings.Contains(out, "0.000ms") || strings.Contains(out, " 0 ops/s") || strings.Contains(out, "in 0.00s") {
+		t.Errorf("report:\n%s", out)
+	}
+	code, out, _ = runCLI(t, append(args, "--json")...)
+	var r map[string]any
+	if err := json.Unmarshal([]byte(out), &r); code != 3 || err != nil {
+		t.Fatalf("--json: exit %d, %v\n%s", code, err, out)
+	}
+	if d, _ := r["duration_seconds"].(float64); d <= 0 {
+		t.Errorf("duration_seconds %v", r["duration_seconds"])
+	}
+	if p50 := r["latency_us"].(map[string]any)["p50"]; p50 != nil {
+		t.Errorf("latency_us.p50 = %v, want null", p50)
+	}
+	de, _ := r["dial_errors"].(map[string]any)
+	if e, _ := de[addr].(map[string]any); e == nil || !strings.Contains(e["first"].(string), "connection refused") {
+		t.Errorf("dial_errors = %v", r["dial_errors"])
+	}
+}
+
+// TestReplay_StartAt: --start-at makes a node warm up, wait, and start its measured window at that instant; a
+// node that arrives late says by how much and still runs.
+func TestReplay_StartAt(t *testing.T) {
+	mc := mctest.StartMemcached(t, "-m", "64")
+	at := time.Now().Add(1500 * time.Millisecond).Truncate(time.Millisecond)
+	code, out, errOut := runCLI(t, "replay", "--workload", "etc", "--keys-scale", "0.01", "--target", mc.Addr,
+		"--ops", "2000", "--warmup", "--json", "--start-at", at.Format(time.RFC3339Nano))
+	if code != 0 {
+		t.Fatalf("exit %d\n%s", code, errOut)
+	}
+	var r struct {
+		StartUnixNs      int64                `json:"start_unix_ns"`
+		StartLateSeconds float64              `json:"start_late_seconds"`
+		Warmup           *replay.WarmupReport `json:"warmup"`
+		Ops              uint64               `json:"ops"`
+	}
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatal(err)
+	}
+	if r.StartUnixNs != at.UnixNano() || r.StartLateSeconds != 0 || r.Warmup == nil || r.Ops != 2000 {
+		t.Fatalf("start %d, want %d (start_at); late %v; warmup %+v; ops %d", r.StartUnixNs, at.UnixNano(),
+			r.StartLateSeconds, r.Warmup, r.Ops)
+	}
+
+	// Five seconds late, as unix seconds.
+	late := time.Now().Add(-5 * time.Second)
+	code, out, errOut = runCLI(t, "replay", "--workload", "etc", "--keys-scale", "0.01", "--target", mc.Addr,
+		"--ops", "500", "--start-at", strconv.FormatInt(late.Unix(), 10))
+	if code != 0 || !strings.Contains(errOut, "late") || !strings.Contains(out, "late for --start-at") {
+		t.Fatalf("late node: exit %d\n%s\n%s", code, out, errOut)
+	}
+	code, _, errOut = runCLI(t, "replay", "--workload", "etc", "--target", mc.Addr, "--ops", "1", "--start-at", "noon")
+	if code == 0 || !strings.Contains(errOut, "start_at") || !strings.Contains(errOut, "RFC 3339") {
+		t.Fatalf("bad --start-at: exit %d: %s", code, errOut)
+	}
+}
+
+// TestReplay_TimeSeries: the JSON report has a per-second series (ops/s, percentiles, bytes/s, errors) that adds
+// up to the run, and --hdr-out writes each command's latency distribution in HdrHistogram's .hgrm format.
+func TestReplay_TimeSeries(t *testing.T) {
+	mc := mctest.StartMemcached(t, "-m", "64")
+	dir := t.TempDir()
+	prefix := filepath.Join(dir, "run")
+	code, out, errOut := runCLI(t, "replay", "--workload", "etc", "--keys-scale", "0.01", "--target", mc.Addr,
+		"--rate", "1k", "--duration", "2.5", "--json", "--hdr-out", prefix)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s", code, errOut)
+	}
+	var r struct {
+		Ops        uint64 `json:"ops"`
+		BytesSent  uint64 `json:"bytes_sent"`
+		Commands   map[string]any
+		TimeSeries []struct {
+			Second        int     `json:"second"`
+			Seconds       float64 `json:"seconds"`
+			Ops           uint64  `json:"ops"`
+			OpsPerSec     float64 `json:"ops_per_sec"`
+			Errors        uint64  `json:"errors"`
+			BytesSent     uint64  `json:"bytes_sent"`
+			BytesReceived uint64  `json:"bytes_received"`
+			BytesPerSec   float64 `json:"bytes_per_sec"`
+			LatencyUs     struct {
+				P50, P99, P999 *float64
+			} `json:"latency_us"`
+		} `json:"time_series"`
+	}
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatal(err)
+	}
+	if len(r.TimeSeries) < 2 {
+		t.Fatalf("time_series has %d points for a run of 2.5 s", len(r.TimeSeries))
+	}
+	var ops, sent uint64
+	for i, p := range r.TimeSeries {
+		ops += p.Ops
+		sent += p.BytesSent
+		if p.Second != i || p.Seconds <= 0 || p.Seconds > 1.5 {
+			t.Errorf("point %d: second %d over %v s", i, p.Second, p.Seconds)
+		}
+		if p.Ops > 0 && (p.OpsPerSec <= 0 || p.BytesPerSec <= 0 || p.BytesReceived == 0 || p.LatencyUs.P50 == nil ||
+			p.LatencyUs.P99 == nil || p.LatencyUs.P999 == nil) {
+			t.Errorf("point %d: %+v", i, p)
+		}
+	}
+	if ops != r.Ops || sent != r.BytesSent || sent == 0 {
+		t.Errorf("the series adds up to %d ops and %d bytes sent; the run has %d and %d", ops, sent, r.Ops,
+			r.BytesSent)
+	}
+	for _, name := range append([]string{"all"}, mapKeys(r.Commands)...) {
+		b, err := os.ReadFile(prefix + "-" + name + ".hgrm")
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := string(b)
+		if !strings.Contains(s, "Value") || !strings.Contains(s, "Percentile") || !strings.Contains(s, "TotalCount") ||
+			!strings.Contains(s, "1/(1-Percentile)") || !strings.Contains(s, "#[Mean") ||
+			!strings.Contains(s, "#[Max") || !strings.Contains(s, "#[Buckets") {
+			t.Errorf("%s is not a percentile distribution:\n%s", name, s)
+		}
+	}
+}
+
+func mapKeys[V any](m map[string]V) []string {
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
 }

@@ -3,9 +3,11 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -31,7 +33,7 @@ Flags:
   --seed S            generator seed (default 0)
   --keys-scale F      multiply the number of distinct keys (default 1)
   -o FILE             the profile to write (required; refuses to overwrite unless --force)
-  --force             overwrite FILE
+  --force             replace FILE (a symlink there is replaced, never followed)
   --no-compress       write uncompressed blocks
 
 Examples:
@@ -124,7 +126,10 @@ func runSynth(args []string, stdout, stderr io.Writer) error {
 		comp = profile.CompressionNone
 	}
 	w, err := profile.NewWriter(sa.output, h, profile.WriterOptions{FlushInterval: -1, Compression: comp,
-		Overwrite: sa.force})
+		Overwrite: sa.force, Atomic: true})
+	if errors.Is(err, fs.ErrExist) {
+		return fmt.Errorf("cannot write -o %s: %w, or pass --force to replace it", sa.output, err)
+	}
 	if err != nil {
 		return fmt.Errorf("cannot write -o %s: %w", sa.output, err)
 	}
@@ -134,7 +139,7 @@ func runSynth(args []string, stdout, stderr io.Writer) error {
 	for ok := true; ok; ok = gen.Next(&ev) {
 		if err := w.Write(&ev); err != nil {
 			stop()
-			w.Close()
+			w.Abort()
 			return err
 		}
 		n++
@@ -144,7 +149,7 @@ func runSynth(args []string, stdout, stderr io.Writer) error {
 	}
 	stop()
 	if err := gen.Err(); err != nil {
-		w.Close()
+		w.Abort()
 		return err
 	}
 	if err := w.Close(); err != nil {

@@ -222,7 +222,8 @@ func runTap(args []string, stdout, stderr io.Writer) error {
 	var opts tap.Options
 	opts.Logger = log
 	if cfg.Record != "" {
-		set := recordSettings{Recording: cfg.Recording, mode: "tap", created: created}
+		set := recordSettings{Recording: cfg.Recording, mode: "tap", created: created,
+			countWriteError: tap.CountProfileWriteError}
 		if offline {
 			// Whole blocks only and no queue: block boundaries and events must not depend on timing.
 			set.FlushInterval, set.QueueSize = -1, 1
@@ -236,17 +237,13 @@ func runTap(args []string, stdout, stderr io.Writer) error {
 	}
 	tp, err := tap.New(cfg, opts)
 	if err != nil {
-		if rec != nil {
-			rec.queue.Close()
-		}
+		rec.abort() // no half-made profile is left behind
 		return err
 	}
 	if cfg.MetricsListen != "" {
-		msrv, err := metricsrv.Start(cfg.MetricsListen)
+		msrv, err := metricsrv.Start(cfg.MetricsListen, tap.Metrics)
 		if err != nil {
-			if rec != nil {
-				rec.queue.Close()
-			}
+			rec.abort()
 			return err
 		}
 		defer msrv.Close()
@@ -308,8 +305,9 @@ func runTap(args []string, stdout, stderr io.Writer) error {
 			closeErr = err
 		}
 		tap.ReportProfileBytes(rec.bytesWritten())
-		st.Events -= sink.dropped.Load()
-		st.EventsDropped += sink.dropped.Load()
+		d := sink.dropped.Load() + rec.dropped() // batches dropped live, events the writer refused
+		st.Events -= d
+		st.EventsDropped += d
 	}
 	fmt.Fprintf(stdout, "membench tap: %s\n", st.String())
 	if rec != nil {
@@ -345,7 +343,9 @@ type batchSink struct {
 	free    chan []profile.Event
 	done    chan struct{}
 	dropped atomic.Uint64
-	err     error // the writer's first error; read after done is closed
+	// cw is the writer put checks: while it cannot write (a full disk), put refuses events and the tap counts
+	// them as dropped. It follows w, for the capture goroutine.
+	cw atomic.Pointer[profile.Writer]
 }
 
 const sinkBatch = 4096
@@ -361,6 +361,7 @@ type sinkItem struct {
 func newBatchSink(w *profile.Writer, wait bool) *batchSink {
 	s := &batchSink{w: w, wait: wait, full: make(chan sinkItem, 16), free: make(chan []profile.Event, 17),
 		done: make(chan struct{})}
+	s.cw.Store(w)
 	for i := 0; i < 17; i++ {
 		s.free <- make([]profile.Event, 0, sinkBatch)
 	}
@@ -370,6 +371,9 @@ func newBatchSink(w *profile.Writer, wait bool) *batchSink {
 }
 
 func (s *batchSink) put(ev *profile.Event) bool {
+	if s.cw.Load().Failing() {
+		return false
+	}
 	s.cur = append(s.cur, *ev)
 	if len(s.cur) == sinkBatch {
 		s.flush()
@@ -410,11 +414,9 @@ func (s *batchSink) run() {
 		}
 		b := it.b
 		for i := range b {
-			if s.err != nil {
-				s.dropped.Add(uint64(len(b) - i))
-				break
-			}
-			s.err = s.w.Write(&b[i])
+			// The writer counts what it refuses (profile not writable) and retries; Close reports a failure that
+			// lasted.
+			_ = s.w.Write(&b[i])
 		}
 		select {
 		case s.free <- b[:0]:
@@ -427,18 +429,19 @@ func (s *batchSink) run() {
 // written: the previous writer is then free to close. It may run beside put and flush (the events being batched
 // go to w); not after close.
 func (s *batchSink) switchTo(w *profile.Writer) {
+	s.cw.Store(w)
 	ack := make(chan struct{})
 	s.full <- sinkItem{w: w, ack: ack}
 	<-ack
 }
 
-// close writes what is left and stops the goroutine; it returns the first write error.
+// close writes what is left and stops the goroutine. Write errors are the writer's to report, in its Close.
 func (s *batchSink) close() error {
 	s.wait = true
 	s.flush()
 	close(s.full)
 	<-s.done
-	return s.err
+	return nil
 }
 
 func init() {

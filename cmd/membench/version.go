@@ -1,4 +1,5 @@
-// The version subcommand: membench's version, the commit it was built from and the Go toolchain.
+// The version subcommand: membench's version, the commit it was built from, the Go toolchain, and whether this
+// build can capture live (a static build cannot).
 package main
 
 import (
@@ -7,10 +8,24 @@ import (
 	"io"
 	"runtime"
 	"runtime/debug"
+
+	"github.com/membench/membench/tap"
 )
 
-// version is set at link time by the Makefile (-X main.version=…); "dev" otherwise.
+// version is set at link time by the Makefile (-X main.version=…), which make deb and the Containerfile build
+// through; "dev" otherwise, unless the Go toolchain recorded a module version (go install …@v1.2.3).
 var version = "dev"
+
+// buildVersion returns version, or the module version the toolchain stamped when the linker set none.
+func buildVersion() string {
+	if version != "dev" {
+		return version
+	}
+	if info, ok := debug.ReadBuildInfo(); ok && info.Main.Version != "" && info.Main.Version != "(devel)" {
+		return info.Main.Version
+	}
+	return version
+}
 
 func buildCommit() string {
 	info, ok := debug.ReadBuildInfo()
@@ -52,8 +67,12 @@ func init() {
 			if len(pos) > 0 {
 				return fmt.Errorf("unexpected argument %q: %w", pos[0], errUsage)
 			}
-			fmt.Fprintf(stdout, "membench %s (commit %s, %s %s/%s)\n", version, buildCommit(), runtime.Version(),
-				runtime.GOOS, runtime.GOARCH)
+			static := ""
+			if !tap.LiveCapture {
+				static = "; static build: no live capture (tap --interface), capture files only"
+			}
+			fmt.Fprintf(stdout, "membench %s (commit %s, %s %s/%s%s)\n", buildVersion(), buildCommit(),
+				runtime.Version(), runtime.GOOS, runtime.GOARCH, static)
 			return nil
 		},
 	})

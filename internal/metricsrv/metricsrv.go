@@ -1,5 +1,6 @@
-// Package metricsrv serves the process's VictoriaMetrics/metrics registry as Prometheus text on /metrics, and
-// Go's pprof handlers under /debug/pprof/. The proxy and the tap share it; neither mode imports the other.
+// Package metricsrv serves one mode's metric set (internal/metricset) and the process's CPU, memory and Go
+// runtime metrics as Prometheus text on /metrics, and Go's pprof handlers under /debug/pprof/. The proxy, the
+// tap and replay share it; none of the modes imports another.
 package metricsrv
 
 import (
@@ -11,7 +12,7 @@ import (
 	"net/http/pprof"
 	"time"
 
-	"github.com/VictoriaMetrics/metrics"
+	"github.com/membench/membench/internal/metricset"
 )
 
 // Server is a running /metrics endpoint.
@@ -20,17 +21,18 @@ type Server struct {
 	ln  net.Listener
 }
 
-// Start listens on addr (host:port; use a loopback host unless the operator chose otherwise) and serves
+// Start listens on addr (host:port; use a loopback host unless the operator chose otherwise) and serves set on
 // /metrics in the background.
-func Start(addr string) (*Server, error) {
+func Start(addr string, set *metricset.Set) (*Server, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("cannot listen for metrics on %s (set metrics_listen / --metrics-listen, or \"\" to turn it off): %w", addr, err)
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/metrics", func(w http.ResponseWriter, _ *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; version=0.0.4")
-		metrics.WritePrometheus(w, true)
+		w.Header().Set("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+		set.WritePrometheus(w)
+		metricset.WriteProcessMetrics(w)
 	})
 	// Profiling on the same (loopback by default) listener, for "where does the time go" questions.
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
