@@ -1,4 +1,4 @@
-// Package membench_test holds repository-wide tests. This file enforces the layering in STYLE.md with
+// Package membench_test holds repository-wide tests. This file enforces the layering (docs/ARCHITECTURE.md) with
 // `go list -deps`: mcproto uses only the standard library, a mode (proxy, tap, replay) never imports another
 // mode, the proxy never pulls in gopacket nor the tap gnet, and the shared packages never import a mode.
 package membench_test
