@@ -18,3 +18,7 @@ func BudgetClosed() uint64 { return budgetClosed.Get() }
 
 // ReadPauses returns how many times reading was paused, clients and upstreams.
 func ReadPauses() (client, upstream uint64) { return pausesClient.Get(), pausesUpstream.Get() }
+
+// ProtocolErrors returns the client protocol errors and the upstream connections memcached closed with answers
+// owed.
+func ProtocolErrors() (client, upstreamClosed uint64) { return clientErrors.Get(), upClosedErrors.Get() }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/membench/membench/internal/mctest"
 	"github.com/membench/membench/mcproto"
+	"github.com/membench/membench/proxy"
 )
 
 // TestRecording_Outage: requests refused with "SERVER_ERROR upstream unavailable" (nothing listens upstream) are
@@ -95,5 +96,27 @@ func TestRecording_UpstreamGarbage(t *testing.T) {
 	}
 	if stored != sets {
 		t.Errorf("%d of %d sets recorded as stored after one garbage line", stored, sets)
+	}
+}
+
+// TestCounting_ClientGarbage: input on which memcached closes the connection is counted as the client's error,
+// not as memcached closing on the proxy.
+func TestCounting_ClientGarbage(t *testing.T) {
+	mc := mctest.StartMemcached(t)
+	cfg := testConfig(t, mc.Addr)
+	startProxy(t, cfg, newRecording(t).options())
+	for _, in := range []string{"GET / HTTP/1.0\r\n", "incr " + strings.Repeat(" ", 2048) + " x 1"} {
+		client0, closed0 := proxy.ProtocolErrors()
+		got, closed := converse(t, cfg.Listen, []byte(in), false)
+		client1, closed1 := proxy.ProtocolErrors()
+		if !closed {
+			t.Fatalf("%.20q: the connection stayed open (got %q)", in, got)
+		}
+		if client1 == client0 {
+			t.Errorf("%.20q: not counted as a client protocol error", in)
+		}
+		if closed1 != closed0 {
+			t.Errorf("%.20q: counted as memcached closing on the proxy (upstream_errors_total{kind=\"closed\"})", in)
+		}
 	}
 }

@@ -29,6 +29,7 @@ never key or value bytes.
 
 Flags (override the config file):
   --config FILE            TOML config (see configs/proxy.toml)
+  --check                  validate the config (file and flags) and exit 0, or print what is wrong and exit 1
   --listen ADDR            client address (default 127.0.0.1:11311)
   --unix-socket PATH       also listen on a unix socket
   --upstream ADDR          memcached to forward to (default 127.0.0.1:11211)
@@ -74,15 +75,17 @@ func proxyConfig(args []string, stdout io.Writer) (configs.Proxy, error) {
 }
 
 func proxyConfigAndFile(args []string, stdout io.Writer) (configs.Proxy, string, error) {
-	cfg, file, err := proxyConfigInner(args, stdout)
+	cfg, file, _, err := proxyConfigInner(args, stdout)
 	return cfg, file, err
 }
 
-func proxyConfigInner(args []string, stdout io.Writer) (configs.Proxy, string, error) {
+// proxyConfigInner also reports --check.
+func proxyConfigInner(args []string, stdout io.Writer) (configs.Proxy, string, bool, error) {
 	fs := flag.NewFlagSet("proxy", flag.ContinueOnError)
 	recFlags := addRecordingFlags(fs)
 	var (
 		configFile = fs.String("config", "", "")
+		check      = fs.Bool("check", false, "")
 		listen     = fs.String("listen", "", "")
 		unixSock   = fs.String("unix-socket", "", "")
 		upstream   = fs.String("upstream", "", "")
@@ -102,14 +105,14 @@ func proxyConfigInner(args []string, stdout io.Writer) (configs.Proxy, string, e
 	)
 	pos, err := parseArgs(fs, proxyUsage, args, stdout)
 	if err != nil {
-		return configs.Proxy{}, "", err
+		return configs.Proxy{}, "", false, err
 	}
 	if len(pos) > 0 {
-		return configs.Proxy{}, "", fmt.Errorf("unexpected argument %q: %w", pos[0], errUsage)
+		return configs.Proxy{}, "", false, fmt.Errorf("unexpected argument %q: %w", pos[0], errUsage)
 	}
 	cfg, err := configs.LoadProxy(*configFile)
 	if err != nil {
-		return cfg, *configFile, err
+		return cfg, *configFile, false, err
 	}
 	set := flagsSet(fs)
 	apply(set, "listen", &cfg.Listen, *listen)
@@ -134,17 +137,30 @@ func proxyConfigInner(args []string, stdout io.Writer) (configs.Proxy, string, e
 	apply(set, "max-item-size", &cfg.MaxItemSize, *maxItem)
 	if err := cfg.Validate(); err != nil {
 		if *configFile != "" {
-			return cfg, *configFile, fmt.Errorf("%s: %w", *configFile, err)
+			return cfg, *configFile, false, fmt.Errorf("%s: %w", *configFile, err)
 		}
-		return cfg, *configFile, err
+		return cfg, *configFile, false, err
 	}
-	return cfg, *configFile, nil
+	return cfg, *configFile, *check, nil
 }
 
 func runProxy(args []string, stdout, stderr io.Writer) error {
-	cfg, configFile, err := proxyConfigAndFile(args, stdout)
+	cfg, configFile, check, err := proxyConfigInner(args, stdout)
 	if err != nil {
 		return err
+	}
+	if check {
+		// Like nutcracker -t: the config (file and flags) is valid; nothing is started, nothing is created.
+		where := "flags"
+		if configFile != "" {
+			where = configFile
+		}
+		mode := "inline, upstream " + cfg.Upstream
+		if cfg.Pool.Enabled() {
+			mode = fmt.Sprintf("pool of %d servers", len(cfg.Pool.Servers))
+		}
+		fmt.Fprintf(stdout, "membench proxy: %s: configuration is valid (%s, listen %s)\n", where, mode, cfg.Listen)
+		return nil
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	var rec *recorder
@@ -175,8 +191,13 @@ func runProxy(args []string, stdout, stderr io.Writer) error {
 		rec.abort()
 		return err
 	}
-	log.Info("proxy started", "listen", cfg.Listen, "upstream", cfg.Upstream, "pool_servers", len(cfg.Pool.Servers),
-		"record", cfg.Record, "metrics", cfg.MetricsListen)
+	if cfg.Pool.Enabled() {
+		log.Info("proxy started", "listen", cfg.Listen, "pool_servers", len(cfg.Pool.Servers),
+			"record", cfg.Record, "metrics", cfg.MetricsListen)
+	} else {
+		log.Info("proxy started", "listen", cfg.Listen, "upstream", cfg.Upstream,
+			"record", cfg.Record, "metrics", cfg.MetricsListen)
+	}
 
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)

@@ -316,3 +316,24 @@ func TestProxyEndToEnd(t *testing.T) {
 		}
 	}
 }
+
+// TestProxyCheck: --check validates the config file and flags like nutcracker -t, starts nothing and creates
+// nothing; an invalid config exits 1 naming the key.
+func TestProxyCheck(t *testing.T) {
+	dir := t.TempDir()
+	good := filepath.Join(dir, "pool.toml")
+	if err := os.WriteFile(good, []byte("listen = \"127.0.0.1:1\"\n[pool]\nservers = [\"127.0.0.1:2:1\", \"127.0.0.1:3:1\"]\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := runCLI(t, "proxy", "--config", good, "--check", "--record", filepath.Join(dir, "p.mbp"))
+	if code != 0 || !strings.Contains(out, "configuration is valid (pool of 2 servers") {
+		t.Fatalf("--check of a good config: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "p.mbp")); !os.IsNotExist(err) {
+		t.Errorf("--check created the profile (%v)", err)
+	}
+	code, _, errOut = runCLI(t, "proxy", "--config", good, "--check", "--max-connections", "0")
+	if code != 1 || !strings.Contains(errOut, "max_connections") {
+		t.Fatalf("--check of a bad value: exit %d, stderr %q", code, errOut)
+	}
+}
