@@ -21,4 +21,6 @@ func ReadPauses() (client, upstream uint64) { return pausesClient.Get(), pausesU
 
 // ProtocolErrors returns the client protocol errors and the upstream connections memcached closed with answers
 // owed.
-func ProtocolErrors() (client, upstreamClosed uint64) { return clientErrors.Get(), upClosedErrors.Get() }
+func ProtocolErrors() (client, upstreamClosed uint64) {
+	return clientErrors.Get(), upClosedErrors.Get()
+}
