@@ -117,6 +117,24 @@ var binOps = func() (t [256]binOp) {
 	return t
 }()
 
+// loudTwin maps each quiet binary opcode to the opcode that answers the same request out loud.
+var loudTwin = func() (t [256]uint8) {
+	for q, l := range map[uint8]uint8{binGetQ: binGet, binGetKQ: binGetK, binSetQ: binSet, binAddQ: binAdd,
+		binReplaceQ: binReplace, binDeleteQ: binDelete, binIncrQ: binIncr, binDecrQ: binDecr, binQuitQ: binQuit,
+		binFlushQ: binFlush, binAppendQ: binAppend, binPrependQ: binPrepend, binGATQ: binGAT, binGATKQ: binGATK} {
+		t[q] = l + 1 // 0 means "no twin"; binGet is 0x00
+	}
+	return t
+}()
+
+// LoudOpcode returns the opcode that answers what the quiet opcode op asks, and false when op is not quiet. A
+// proxy that shares a connection forwards the loud form, so that every request gets exactly one answer, and drops
+// the answer the quiet form would not have had.
+func LoudOpcode(op uint8) (uint8, bool) {
+	l := loudTwin[op]
+	return l - 1, l != 0
+}
+
 // BinaryOpcodeCommand returns the command and quietness of a binary opcode.
 func BinaryOpcodeCommand(op uint8) (Command, bool) {
 	o := binOps[op]

@@ -369,3 +369,25 @@ func TestParseResponse(t *testing.T) {
 		t.Fatalf("incomplete VALUE: n=%d err=%v FrameLen=%d", n, err, r.FrameLen)
 	}
 }
+
+func TestLoudOpcode(t *testing.T) {
+	f := func(op, want uint8, wantOK bool) {
+		t.Helper()
+		got, ok := LoudOpcode(op)
+		if ok != wantOK || (ok && got != want) {
+			t.Fatalf("LoudOpcode(%#x) = %#x, %v; want %#x, %v", op, got, ok, want, wantOK)
+		}
+	}
+	f(0x09, 0x00, true) // getq → get
+	f(0x0d, 0x0c, true) // getkq → getk
+	f(0x11, 0x01, true)
+	f(0x14, 0x04, true)
+	f(0x18, 0x08, true)
+	f(0x19, 0x0e, true) // appendq → append
+	f(0x1a, 0x0f, true)
+	f(0x1e, 0x1d, true)
+	f(0x24, 0x23, true)
+	f(0x00, 0, false) // already loud
+	f(0x0a, 0, false)
+	f(0xff, 0, false)
+}

@@ -721,7 +721,7 @@ func (cl *pclient) routeBinary(st *poolState, r *mcproto.Request, frame []byte, 
 	sr := cl.pl.newSub(sl, subSingle)
 	out := frame
 	if r.Quiet {
-		loud, ok := loudOpcode[r.Opcode]
+		loud, ok := mcproto.LoudOpcode(r.Opcode)
 		if ok {
 			out = append([]byte{}, frame...)
 			out[1] = loud
@@ -737,17 +737,11 @@ func (cl *pclient) routeBinary(st *poolState, r *mcproto.Request, frame []byte, 
 	cl.shadow(st, r.Keys[0], frame)
 }
 
-// loudOpcode maps each quiet binary opcode to its answering twin.
-var loudOpcode = map[uint8]uint8{
-	0x09: 0x00, 0x0d: 0x0c, 0x11: 0x01, 0x12: 0x02, 0x13: 0x03, 0x14: 0x04, 0x15: 0x05, 0x16: 0x06,
-	0x18: 0x08, 0x19: 0x0e, 0x1a: 0x0f, 0x1e: 0x1d, 0x24: 0x23,
-}
-
 func (cl *pclient) binaryFanout(st *poolState, r *mcproto.Request, frame []byte, now int64) {
 	sl := cl.newSlot()
 	sl.binary, sl.op, sl.opaque = true, r.Opcode, r.Opaque
 	out := frame
-	if loud, ok := loudOpcode[r.Opcode]; ok {
+	if loud, ok := mcproto.LoudOpcode(r.Opcode); ok {
 		out = append([]byte{}, frame...)
 		out[1] = loud
 		sl.noreply = true
