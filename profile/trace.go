@@ -398,7 +398,9 @@ func parseTwitterLine(line []byte, a *Anonymizer) (Event, error) {
 // Synthesized fields, since oracleGeneral records only time, object and size: Cmd get, Status unknown, Proto
 // text, Conn 0, Latency 0, Upstream -1, no namespace. obj_size (key plus value, as ExportOracleGeneral and
 // libCacheSim's converters write it) is split into KeySize = min(opts.KeySize, obj_size), default 16, and
-// ValueSize = the rest, so exporting the profile again gives the same obj_size.
+// ValueSize = the rest, so exporting the profile again gives the same obj_size, and the analyzer (which takes a
+// read without an outcome that names a value size as its object's size) and replay's warmup see the object's
+// size.
 func ImportOracleGeneral(src io.Reader, name string, a *Anonymizer, opts ImportOptions, w *Writer) (int64, error) {
 	keySize := opts.KeySize
 	if keySize == 0 {

@@ -13,6 +13,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/gopacket/gopacket"
@@ -96,7 +97,25 @@ type fileSource struct {
 	bpf  map[LinkType]packetFilter // compiled per link type, as pcapng interfaces may differ
 	lt   LinkType                  // the last packet's link type, known to be supported
 	ltOK bool
+	read *atomic.Int64 // bytes read from f, for Progress
+	size int64         // f's size when opened; -1: not a regular file
 }
+
+// countingFile counts the bytes read from a capture file.
+type countingFile struct {
+	f *os.File
+	n *atomic.Int64
+}
+
+func (c countingFile) Read(p []byte) (int, error) {
+	k, err := c.f.Read(p)
+	c.n.Add(int64(k))
+	return k, err
+}
+
+// Progress returns how many bytes of the file have been read (buffered ahead of the packets returned, by up
+// to 1 MiB) and its size (-1 when unknown). Unlike the rest of a Source it may be called from any goroutine.
+func (s *fileSource) Progress() (read, size int64) { return s.read.Load(), s.size }
 
 // OpenFile opens a pcap or pcapng file (told apart by its magic). A non-empty bpf filters its packets like a
 // live capture filter would; the tap itself already ignores everything but TCP to and from its ports.
@@ -111,12 +130,13 @@ func OpenFile(path, bpf string) (Source, error) {
 		}
 		return -1
 	}
-	r, err := newCaptureReader(bufio.NewReaderSize(f, 1<<20), size)
+	read := new(atomic.Int64)
+	r, err := newCaptureReader(bufio.NewReaderSize(countingFile{f, read}, 1<<20), size)
 	if err != nil {
 		f.Close()
 		return nil, fmt.Errorf("cannot read capture file %s (--pcap): %w", path, err)
 	}
-	s := &fileSource{f: f, name: path, r: r, expr: bpf, bpf: map[LinkType]packetFilter{}}
+	s := &fileSource{f: f, name: path, r: r, expr: bpf, bpf: map[LinkType]packetFilter{}, read: read, size: size()}
 	if pr, ok := r.(*pcapReader); ok {
 		if !linkSupported(pr.lt) {
 			f.Close()

@@ -27,6 +27,12 @@ Flags:
   --salvage          skip corrupt blocks instead of failing
   --max-keys N       keys tracked exactly per profile before figures become estimates (default 1048576)
   --rate-bucket D    width of the rate buckets (default 1s)
+  --mrc-sizes SIZES  simulate these cache sizes for both curves (as 'membench inspect --help' says)
+  --mrc-unit UNIT    bytes (default) or objects
+  --mrc-model MODEL  recorded or fill_on_miss (default: by what each profile holds)
+
+A figure one side lacks (the hit ratio of an imported trace, which records no outcomes; a curve in another
+unit) makes its distance n/a (null in JSON), with a warning, never 0.
 
 Examples:
   membench compare prod.mbp replay.mbp
@@ -64,6 +70,12 @@ func runCompare(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	c := analyze.Compare(ins[0].sum, ins[1].sum)
+	if *af.json || *af.html != "" {
+		// The text report lists them as notes.
+		for _, w := range c.Warnings {
+			fmt.Fprintln(stderr, "warning: "+w)
+		}
+	}
 	if *af.html != "" {
 		in := []report.Input{{Label: pos[0], Summary: ins[0].sum}, {Label: pos[1], Summary: ins[1].sum}}
 		if err := writeReport(*af.html, "membench compare "+pos[0]+" "+pos[1], in, c); err != nil {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"sync/atomic"
 
 	"github.com/membench/membench/internal/safefile"
 	"github.com/membench/membench/profile"
@@ -35,6 +36,8 @@ Flags:
   -o, --output FILE  where to write ("-" = standard output, not for oracle-general); must not exist
   --force            replace OUT if it exists (a symlink there is replaced, never followed)
   --salvage          skip corrupt blocks of IN instead of failing
+  --progress         print progress (bytes of IN read, %, ETA) on stderr every second even when it is not a
+                     terminal (on a terminal it always is)
 
 Examples:
   membench export --format twitter a.mbp -o a.csv
@@ -59,6 +62,7 @@ func runExport(args []string, stdout, stderr io.Writer) error {
 	format := fs.String("format", "", "")
 	force := fs.Bool("force", false, "")
 	salvage := fs.Bool("salvage", false, "")
+	progress := fs.Bool("progress", false, "")
 	pos, err := parseArgs(fs, exportUsage, args, stdout)
 	if err != nil {
 		return err
@@ -81,11 +85,12 @@ func runExport(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("unknown --format %q (want twitter, oracle-general or csv): %w", *format, errUsage)
 	}
 
-	r, err := profile.Open(pos[0], profile.ReaderOptions{Salvage: *salvage})
+	var read atomic.Int64
+	r, size, closeIn, err := openProfileCounted(pos[0], profile.ReaderOptions{Salvage: *salvage}, &read)
 	if err != nil {
 		return err
 	}
-	defer r.Close()
+	defer closeIn()
 	var dst io.Writer = stdout
 	var f *safefile.File
 	if out != "-" {
@@ -96,6 +101,7 @@ func runExport(args []string, stdout, stderr io.Writer) error {
 		dst = f
 	}
 	var st profile.ExportStats
+	finish := progressMeter(stderr, *progress, "export "+pos[0], size, "bytes", read.Load)
 	switch *format {
 	case profile.FormatTwitter:
 		st, err = profile.ExportTwitter(dst, r)
@@ -107,6 +113,7 @@ func runExport(args []string, stdout, stderr io.Writer) error {
 	if err == nil && f != nil {
 		err = f.Commit()
 	}
+	finish(err == nil)
 	if err != nil {
 		return err
 	}

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"sync/atomic"
 
 	"github.com/membench/membench/profile"
 )
@@ -23,6 +24,8 @@ Flags:
   -o, --output FILE  the merged profile (must not exist)
   --force            replace OUT if it exists (a symlink there is replaced, never followed)
   --salvage          skip corrupt blocks of the inputs instead of failing
+  --progress         print progress (bytes of the inputs read, %, ETA) on stderr every second even when it is
+                     not a terminal (on a terminal it always is)
 
 Examples:
   membench merge web1.mbp web2.mbp web3.mbp -o web.mbp
@@ -45,6 +48,7 @@ func runMerge(args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&out, "output", "", "")
 	force := fs.Bool("force", false, "")
 	salvage := fs.Bool("salvage", false, "")
+	progress := fs.Bool("progress", false, "")
 	pos, err := parseArgs(fs, mergeUsage, args, stdout)
 	if err != nil {
 		return err
@@ -56,20 +60,23 @@ func runMerge(args []string, stdout, stderr io.Writer) error {
 		return fmt.Errorf("missing -o OUT (a profile file): %w", errUsage)
 	}
 	var rs []*profile.Reader
+	var closers []func()
 	defer func() {
-		for _, r := range rs {
-			r.Close()
+		for _, c := range closers {
+			c()
 		}
 	}()
+	var read atomic.Int64
+	var total int64
 	for _, p := range pos {
 		if p == out {
 			return fmt.Errorf("output %s is also an input: %w", out, errUsage)
 		}
-		r, err := profile.Open(p, profile.ReaderOptions{Salvage: *salvage})
+		r, size, closeIn, err := openProfileCounted(p, profile.ReaderOptions{Salvage: *salvage}, &read)
 		if err != nil {
 			return err
 		}
-		rs = append(rs, r)
+		rs, closers, total = append(rs, r), append(closers, closeIn), total+size
 	}
 	h, err := profile.MergeHeader(rs)
 	if err != nil {
@@ -79,12 +86,16 @@ func runMerge(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	finish := progressMeter(stderr, *progress, fmt.Sprintf("merge %d profiles", len(rs)), total, "bytes", read.Load)
 	n, err := profile.Merge(w, rs)
 	if err != nil {
+		finish(false)
 		w.Abort() // OUT keeps what it had
 		return err
 	}
-	if err := w.Close(); err != nil {
+	err = w.Close()
+	finish(err == nil)
+	if err != nil {
 		return err
 	}
 	for _, r := range rs {

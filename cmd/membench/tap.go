@@ -62,6 +62,8 @@ Flags (override the config file):
   --max-total-buffer BYTES the same over all connections (default 256 MiB)
   --reorder-window D       capture time a missing segment is waited for before it counts as lost (250ms)
   --idle-timeout D         forget connections idle this long, capture time (default 2m)
+  --progress               reading a file: print progress (bytes read, %, ETA) on stderr every second even
+                           when it is not a terminal (on a terminal it always is)
 
 Signals: SIGTERM/SIGINT stop the capture and flush the profile; SIGHUP (live capture) closes the profile and
 starts a new timestamped one beside it, as the proxy does; reading a file (--pcap) it is ignored.
@@ -192,6 +194,7 @@ func (p *peekedSource) ReadPacket() ([]byte, int64, tap.LinkType, error) {
 }
 
 func runTap(args []string, stdout, stderr io.Writer) error {
+	args, forceProgress := takeProgressFlag(args) // not a config setting: taken off before tapConfig
 	cfg, err := tapConfig(args, stdout)
 	if err != nil {
 		return err
@@ -199,10 +202,17 @@ func runTap(args []string, stdout, stderr io.Writer) error {
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	var src tap.Source
 	created := time.Now()
+	finishProgress := func(bool) {}
 	if cfg.Pcap != "" {
 		if src, err = tap.OpenFile(cfg.Pcap, cfg.BPF); err != nil {
 			return err
 		}
+		if p, ok := src.(interface{ Progress() (int64, int64) }); ok {
+			_, size := p.Progress()
+			finishProgress = progressMeter(stderr, forceProgress, "tap "+cfg.Pcap, size, "bytes",
+				func() int64 { n, _ := p.Progress(); return n })
+		}
+		defer finishProgress(false) // an early return; after Run it was already finished
 		// The profile's creation time is the capture's, so the same file always gives the same profile.
 		ps := &peekedSource{Source: src}
 		if first := ps.peek(); first.err == nil {
@@ -295,6 +305,7 @@ func runTap(args []string, stdout, stderr io.Writer) error {
 		}()
 	}
 	runErr := tp.Run(ctx, src)
+	finishProgress(runErr == nil || errors.Is(runErr, tap.ErrDamaged))
 	close(done)
 	side.Wait()
 	st := tp.Stats()

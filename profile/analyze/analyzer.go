@@ -22,6 +22,8 @@ const (
 	DefaultRateBucket = time.Second
 	// DefaultMRCPoints is how many cache sizes the MRC gets when Options.MRCSizes is empty.
 	DefaultMRCPoints = 32
+	// MaxMRCSizes bounds Options.MRCSizes: each requested size is a simulated cache that every access visits.
+	MaxMRCSizes = 64
 	// MaxRateBuckets bounds the rate series: past it, neighbouring buckets merge and the width doubles.
 	MaxRateBuckets = 1000
 	// minMaxKeys keeps the SHARDS sample large enough to mean something.
@@ -38,17 +40,43 @@ const (
 	ttlRelativeMax = 30 * 24 * 3600
 )
 
+// MRC models (Options.MRCModel, Summary.MRCModel): how retrievals drive the simulated cache.
+const (
+	// ModelRecorded follows the recorded outcomes: retrievals are the reads answered hit or miss, a key is live
+	// once stored or hit, and a read of a key that is not live misses at every size.
+	ModelRecorded = "recorded"
+	// ModelFillOnMiss ignores outcomes, as libCacheSim does: every read (answered hit or miss, or with no
+	// recorded outcome) is a retrieval, hits iff its key is in the simulated cache, and a miss inserts the key
+	// with the read's size.
+	ModelFillOnMiss = "fill_on_miss"
+)
+
+// MRC units (Options.MRCUnit, Summary.MRCUnit).
+const (
+	UnitBytes   = "bytes"   // caches hold bytes; an object is its key size + value size
+	UnitObjects = "objects" // caches hold a number of objects, whatever their sizes
+)
+
 // Options configures an Analyzer. The zero value is ready to use.
 type Options struct {
-	// MRCSizes are the cache sizes in bytes at which the miss-ratio curve is reported. With them the curve is
-	// exact at exactly these sizes (in exact mode). Empty: DefaultMRCPoints sizes log-spaced up to the largest
-	// stack distance seen, chosen at Summary time, each on a histogram bucket bound so it is exact too.
+	// MRCSizes are the cache sizes (in MRCUnit) at which the miss-ratio curve is reported, at most MaxMRCSizes.
+	// Each is simulated as an LRU cache of that size (exact in exact mode, whatever the trace: objects larger
+	// than the cache are not admitted, deletes do not bring evicted keys back). Empty: DefaultMRCPoints sizes
+	// log-spaced up to the largest stack distance seen, chosen at Summary time, read off the stack distances at
+	// histogram bucket bounds and no smaller than the largest object, where the two agree.
 	MRCSizes []uint64
+	// MRCModel is ModelRecorded or ModelFillOnMiss; empty chooses by what the profile holds: fill_on_miss when
+	// its first read has no recorded outcome (an imported trace), recorded otherwise.
+	MRCModel string
+	// MRCUnit is UnitBytes (empty means bytes) or UnitObjects.
+	MRCUnit string
 	// MaxKeys is how many distinct keys are tracked exactly (0: DefaultMaxKeys, at least 256). It bounds memory
 	// at about 80 bytes per key. Beyond it, key figures switch to estimates (see Summary).
 	MaxKeys int
 	// RateBucket is the width of the rate and hit-ratio-over-time buckets (0: DefaultRateBucket).
 	RateBucket time.Duration
+	// Memcached, when it has sizes, simulates memcached itself at each (memcached.go; Summary.Memcached).
+	Memcached MemcachedOptions
 }
 
 // Validate reports the first invalid field, naming it.
@@ -63,10 +91,23 @@ func (o *Options) Validate() error {
 	}
 	for _, s := range o.MRCSizes {
 		if s == 0 {
-			return fmt.Errorf("cannot use MRC cache size 0 in %v: sizes must be positive byte counts", o.MRCSizes)
+			return fmt.Errorf("cannot use MRC cache size 0 in %v: sizes must be positive", o.MRCSizes)
 		}
 	}
-	return nil
+	if len(o.MRCSizes) > MaxMRCSizes {
+		return fmt.Errorf("cannot simulate %d MRC cache sizes: at most %d", len(o.MRCSizes), MaxMRCSizes)
+	}
+	switch o.MRCModel {
+	case "", ModelRecorded, ModelFillOnMiss:
+	default:
+		return fmt.Errorf("unknown MRC model %q: want %s or %s", o.MRCModel, ModelRecorded, ModelFillOnMiss)
+	}
+	switch o.MRCUnit {
+	case "", UnitBytes, UnitObjects:
+	default:
+		return fmt.Errorf("unknown MRC unit %q: want %s or %s", o.MRCUnit, UnitBytes, UnitObjects)
+	}
+	return o.Memcached.Validate()
 }
 
 // Analyzer accumulates the figures of one profile, event by event, in bounded memory. It is not safe for
@@ -81,6 +122,8 @@ type Analyzer struct {
 	cmds             [256]uint64 // by mcproto.Command
 	statuses         [256]uint64 // by mcproto.Status
 	hits, misses     uint64      // retrievals answered hit / miss
+	model            mrcModel    // the MRC model; undecided until the first read when Options.MRCModel is empty
+	mrcReads         uint64      // retrievals the MRC counts (all, sampled or not)
 	multiGets        uint64      // text multi-key gets (events of their first key)
 	multiKeys        uint64      // events that are keys of multi-key gets
 	ttlExpired       uint64      // stores whose exptime was already in the past
@@ -98,7 +141,16 @@ type Analyzer struct {
 	heavy   *spaceSaving // key heavy hitters once not exact
 	hotSet  *u64map      // keys tracked exactly once not exact (see stack.go)
 	nsHeavy *spaceSaving // namespaces, always
+	mc      *mcModel     // the memcached model; nil unless Options.Memcached has sizes
 }
+
+type mrcModel uint8
+
+const (
+	modelUndecided mrcModel = iota
+	modelRecorded
+	modelFillOnMiss
+)
 
 type rateBucket struct {
 	total, hits, misses uint64
@@ -129,8 +181,38 @@ func New(opts Options) *Analyzer {
 		slices.Sort(sizes)
 		sizes = slices.Compact(sizes)
 	}
-	a.stack = newLRUStack(sizes)
+	switch opts.MRCModel {
+	case ModelRecorded:
+		a.model = modelRecorded
+	case ModelFillOnMiss:
+		a.model = modelFillOnMiss
+	}
+	a.stack = newLRUStack(sizes, opts.MRCUnit == UnitObjects)
+	if len(opts.Memcached.Sizes) > 0 {
+		a.mc = newMCModel(opts.Memcached, a.maxKeys)
+	}
 	return a
+}
+
+// simulated reports whether ev is a retrieval for the MRC, deciding the model at the first read when it is open:
+// reads answered hit or miss mean a recorded profile, a read without an outcome an imported trace.
+func (a *Analyzer) simulated(ev *profile.Event) bool {
+	if !ev.Cmd.IsRetrieval() {
+		return false
+	}
+	switch ev.Status {
+	case mcproto.StatusHit, mcproto.StatusMiss:
+		if a.model == modelUndecided {
+			a.model = modelRecorded
+		}
+		return true
+	case mcproto.StatusUnknown:
+		if a.model == modelUndecided {
+			a.model = modelFillOnMiss
+		}
+		return a.model == modelFillOnMiss
+	}
+	return false
 }
 
 // Add accounts one event. It does not keep ev. In the steady state (tables grown to the profile's key count) it
@@ -178,10 +260,13 @@ func (a *Analyzer) Add(ev *profile.Event) {
 	if storage {
 		a.addTTL(ev)
 	}
-	if storage || (retrieval && ev.Status == mcproto.StatusHit) {
+	if storage || (retrieval && ev.Status == mcproto.StatusHit) || unknownRead(ev) {
 		a.valueSize.add(uint64(ev.ValueSize))
 	}
 	if !cmd.HasKey() {
+		if a.mc != nil {
+			a.mc.keyless(ev)
+		}
 		return
 	}
 	a.keyed++
@@ -189,12 +274,19 @@ func (a *Analyzer) Add(ev *profile.Event) {
 	if ev.NSHash != 0 {
 		a.nsHeavy.addN(ev.NSHash, 1)
 	}
+	sim := a.simulated(ev)
+	if sim {
+		a.mrcReads++
+	}
 	h := mix64(ev.KeyHash)
+	if a.mc != nil {
+		a.mc.add(ev, h, sim, a.model == modelFillOnMiss)
+	}
 	if a.stack.inSample(h) {
-		a.track(h, ev, retrieval) // may end exact mode: the estimators below are seeded without this event
+		a.track(h, ev, sim) // may end exact mode: the estimators below are seeded without this event
 	} else if a.hotSet != nil {
 		if _, ok := a.hotSet.get(h); ok {
-			a.track(h, ev, retrieval)
+			a.track(h, ev, sim)
 		}
 	}
 	if !a.exact {
@@ -256,13 +348,19 @@ func (a *Analyzer) mergeBuckets() {
 	a.width *= 2
 }
 
+// unknownRead reports whether ev is a read without a recorded outcome that names a value size: an imported
+// trace's read, whose size is its object's.
+func unknownRead(ev *profile.Event) bool {
+	return ev.Status == mcproto.StatusUnknown && ev.Cmd.IsRetrieval() && ev.ValueSize > 0
+}
+
 // objSize is key size + value size, saturated to the table's uint32.
 func objSize(keySize uint16, valueSize uint64) uint32 {
 	return uint32(min(uint64(keySize)+valueSize, math.MaxUint32))
 }
 
 // track updates the tracked key h: its count, size, and the LRU stack, following the MRC model documented on
-// Summary ("in the stack" is "live").
+// Summary ("in the stack" is "live"). retrieval says whether the MRC counts ev (Analyzer.simulated).
 func (a *Analyzer) track(h uint64, ev *profile.Event, retrieval bool) {
 	s := a.stack
 	e := s.keys.find(h)
@@ -279,6 +377,15 @@ func (a *Analyzer) track(h uint64, ev *profile.Event, retrieval bool) {
 	e.count++
 	cmd := ev.Cmd
 	switch {
+	case retrieval && a.model == modelFillOnMiss:
+		// A hit or a filled miss: either way the key is now the most recent, at the read's size when it
+		// names one.
+		s.retrieve(e)
+		size := e.size
+		if ev.ValueSize > 0 {
+			size = objSize(ev.KeySize, uint64(ev.ValueSize))
+		}
+		s.use(e, size)
 	case retrieval:
 		s.retrieve(e)
 		if ev.Status == mcproto.StatusHit {
@@ -310,6 +417,9 @@ func (a *Analyzer) track(h uint64, ev *profile.Event, retrieval bool) {
 		if e.pos != 0 {
 			s.use(e, e.size)
 		}
+	case unknownRead(ev) && e.pos == 0:
+		// A read the recorded model does not count still tells the object's size, for the working set.
+		s.resize(e, objSize(ev.KeySize, uint64(ev.ValueSize)))
 	}
 }
 
@@ -331,6 +441,9 @@ func (a *Analyzer) halve() {
 		a.heavy = newSpaceSaving(heavyHitters)
 		for _, e := range entries[:min(len(entries), heavyHitters)] {
 			a.heavy.addN(e.hash, e.count)
+		}
+		if len(entries) > heavyHitters {
+			a.heavy.unseeded = entries[heavyHitters].count
 		}
 		hot := make([]uint64, 0, min(hotKeys, a.maxKeys/4))
 		a.hotSet = newU64Map(cap(hot))

@@ -33,21 +33,29 @@ func benchEvents(keys int) []profile.Event {
 
 // BenchmarkAnalyzerAdd measures Add over 1M pre-built events, cycling. The exact cases track every key (100k
 // keys; and about 600k distinct keys out of a 10M universe, where the key table and Fenwick tree outgrow the CPU
-// caches); the sampled case caps MaxKeys so the SHARDS path (sampling, HyperLogLog, Space-Saving) runs.
+// caches); the sampled case caps MaxKeys so the SHARDS path (sampling, HyperLogLog, Space-Saving) runs; the sizes
+// cases simulate requested cache sizes (inspect --mrc-sizes).
 func BenchmarkAnalyzerAdd(b *testing.B) {
 	for _, bc := range []struct {
 		name    string
 		keys    int
 		maxKeys int
 		exact   bool
+		sizes   int // simulated cache sizes (Options.MRCSizes), log-spaced from 64 KiB
 	}{
-		{"exact/keys=100k", 100_000, 0, true},
-		{"exact/keys=10M", 10_000_000, 0, true},
-		{"sampled/keys=10M", 10_000_000, 1 << 16, false},
+		{"exact/keys=100k", 100_000, 0, true, 0},
+		{"exact/keys=10M", 10_000_000, 0, true, 0},
+		{"sampled/keys=10M", 10_000_000, 1 << 16, false, 0},
+		{"exact/keys=100k/sizes=16", 100_000, 0, true, 16},
+		{"exact/keys=100k/sizes=64", 100_000, 0, true, 64},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			evs := benchEvents(bc.keys)
-			a := New(Options{MaxKeys: bc.maxKeys})
+			var sizes []uint64
+			for i := range bc.sizes {
+				sizes = append(sizes, 64<<10<<(i*12/bc.sizes)) // 64 KiB to 256 MiB
+			}
+			a := New(Options{MaxKeys: bc.maxKeys, MRCSizes: sizes})
 			b.ReportAllocs()
 			b.ResetTimer()
 			cpu0 := cpuTime()

@@ -4,36 +4,45 @@
 package analyze
 
 import (
+	"cmp"
+	"encoding/json"
+	"fmt"
 	"math"
 	"slices"
 )
 
-// Comparison sets two Summaries side by side. Deltas are b − a. JSON keys:
+// Comparison sets two Summaries side by side. Deltas are b − a. A distance that needs a figure one side lacks is
+// NaN here and null in JSON (never 0, which would read as a perfect match), and Warnings says why. JSON keys:
 //
 //	command_mix_l1    float  Σ over commands of |share_a − share_b|, shares of all events; 0 (same mix) to 2.
+//	                         null if a side has no events.
 //	key_size_ks       float  Kolmogorov–Smirnov distance sup_x |F_a(x) − F_b(x)| between the key-size
 //	                         distributions, evaluated at every bucket bound of the shared histogram layout (exact
-//	                         below 1024 bytes, 0.8% buckets above); 0 if both are empty, 1 if only one is.
-//	value_size_ks     float  The same for value sizes.
-//	hit_ratio_delta   float  b.hit_ratio − a.hit_ratio.
-//	zipf_alpha_delta  float  b.zipf_alpha − a.zipf_alpha.
+//	                         below 1024 bytes, 0.8% buckets above); null if a side has no keyed events.
+//	value_size_ks     float  The same for value sizes; null if a side has none.
+//	hit_ratio_delta   float  b.hit_ratio − a.hit_ratio; null if a side has no retrievals answered hit or miss
+//	                         (an imported trace records no outcomes).
+//	zipf_alpha_delta  float  b.zipf_alpha − a.zipf_alpha; null if a side has fewer than 2 popularity points.
 //	mrc_mae           float  Mean absolute difference of the two miss-ratio curves over the union of both
-//	                         curves' cache sizes (absolute bytes), each curve interpolated linearly in log(size)
-//	                         between its points and held flat beyond its first and last point; 0 if either
-//	                         curve is empty. Symmetric in a and b.
-//	a, b              Figures  The raw figures of each side.
+//	                         curves' cache sizes, each curve interpolated linearly in log(size) between its points
+//	                         and held flat beyond its first and last point. Symmetric in a and b. null if a curve
+//	                         is empty or the two are in different units (mrc_unit).
+//	warnings          [string]  One line per null distance, and when the curves follow different models.
+//	a, b              Figures  The raw figures of each side (hit_ratio and zipf_alpha null when lacking).
 type Comparison struct {
-	CommandMixL1   float64 `json:"command_mix_l1"`
-	KeySizeKS      float64 `json:"key_size_ks"`
-	ValueSizeKS    float64 `json:"value_size_ks"`
-	HitRatioDelta  float64 `json:"hit_ratio_delta"`
-	ZipfAlphaDelta float64 `json:"zipf_alpha_delta"`
-	MRCMAE         float64 `json:"mrc_mae"`
-	A              Figures `json:"a"`
-	B              Figures `json:"b"`
+	CommandMixL1   float64  `json:"command_mix_l1"`
+	KeySizeKS      float64  `json:"key_size_ks"`
+	ValueSizeKS    float64  `json:"value_size_ks"`
+	HitRatioDelta  float64  `json:"hit_ratio_delta"`
+	ZipfAlphaDelta float64  `json:"zipf_alpha_delta"`
+	MRCMAE         float64  `json:"mrc_mae"`
+	Warnings       []string `json:"warnings"`
+	A              Figures  `json:"a"`
+	B              Figures  `json:"b"`
 }
 
-// Figures are the raw values a Comparison was computed from, for one side.
+// Figures are the raw values a Comparison was computed from, for one side. HitRatio and ZipfAlpha are NaN (JSON
+// null) when the side lacks them.
 type Figures struct {
 	Events          uint64             `json:"events"`
 	DurationSeconds float64            `json:"duration_seconds"`
@@ -47,26 +56,74 @@ type Figures struct {
 	KeySize         Dist               `json:"key_size"`    // without hist
 	ValueSize       Dist               `json:"value_size"`  // without hist
 	MRC             []MRCPoint         `json:"mrc"`
+	MRCModel        string             `json:"mrc_model"`
+	MRCUnit         string             `json:"mrc_unit"`
 	MRCMethod       string             `json:"mrc_method"`
 }
 
+// NA reports whether a figure or distance is not available (NaN).
+func NA(x float64) bool { return math.IsNaN(x) }
+
 // Compare returns the distances between a and b.
 func Compare(a, b *Summary) *Comparison {
-	c := &Comparison{
-		A:              figures(a),
-		B:              figures(b),
-		KeySizeKS:      ks(a.KeySize.Hist, b.KeySize.Hist),
-		ValueSizeKS:    ks(a.ValueSize.Hist, b.ValueSize.Hist),
-		HitRatioDelta:  b.HitRatio - a.HitRatio,
-		ZipfAlphaDelta: b.ZipfAlpha - a.ZipfAlpha,
-		MRCMAE:         mrcMAE(a.MRC, b.MRC),
+	c := &Comparison{A: figures(a), B: figures(b), Warnings: []string{}}
+	lacks := func(what string, inA, inB bool, why string) bool {
+		switch {
+		case inA && inB:
+			return false
+		case inA:
+			c.Warnings = append(c.Warnings, what+": n/a, B has "+why)
+		case inB:
+			c.Warnings = append(c.Warnings, what+": n/a, A has "+why)
+		default:
+			c.Warnings = append(c.Warnings, what+": n/a, both sides have "+why)
+		}
+		return true
 	}
-	for name, sa := range c.A.CommandMix {
-		c.CommandMixL1 += math.Abs(sa - c.B.CommandMix[name])
+	nan := math.NaN()
+
+	c.CommandMixL1 = nan
+	if !lacks("command mix", len(c.A.CommandMix) > 0, len(c.B.CommandMix) > 0, "no events") {
+		c.CommandMixL1 = 0
+		for name, sa := range c.A.CommandMix {
+			c.CommandMixL1 += math.Abs(sa - c.B.CommandMix[name])
+		}
+		for name, sb := range c.B.CommandMix {
+			if _, ok := c.A.CommandMix[name]; !ok {
+				c.CommandMixL1 += sb
+			}
+		}
 	}
-	for name, sb := range c.B.CommandMix {
-		if _, ok := c.A.CommandMix[name]; !ok {
-			c.CommandMixL1 += sb
+	c.KeySizeKS = nan
+	if !lacks("key size KS", histCount(a.KeySize.Hist) > 0, histCount(b.KeySize.Hist) > 0, "no keyed events") {
+		c.KeySizeKS = ks(a.KeySize.Hist, b.KeySize.Hist)
+	}
+	c.ValueSizeKS = nan
+	if !lacks("value size KS", histCount(a.ValueSize.Hist) > 0, histCount(b.ValueSize.Hist) > 0,
+		"no value sizes") {
+		c.ValueSizeKS = ks(a.ValueSize.Hist, b.ValueSize.Hist)
+	}
+	c.HitRatioDelta = nan
+	if !lacks("hit ratio", !NA(c.A.HitRatio), !NA(c.B.HitRatio),
+		"no retrievals answered hit or miss (an imported trace records no outcomes; see the miss-ratio curve)") {
+		c.HitRatioDelta = c.B.HitRatio - c.A.HitRatio
+	}
+	c.ZipfAlphaDelta = nan
+	if !lacks("zipf alpha", !NA(c.A.ZipfAlpha), !NA(c.B.ZipfAlpha), "too few keys for a fit") {
+		c.ZipfAlphaDelta = c.B.ZipfAlpha - c.A.ZipfAlpha
+	}
+	c.MRCMAE = nan
+	ua, ub := cmp.Or(a.MRCUnit, UnitBytes), cmp.Or(b.MRCUnit, UnitBytes)
+	switch {
+	case lacks("miss-ratio curve", len(a.MRC) > 0, len(b.MRC) > 0, "no retrievals for it"):
+	case ua != ub:
+		c.Warnings = append(c.Warnings, fmt.Sprintf("miss-ratio curve: n/a, A's is in %s and B's in %s "+
+			"(--mrc-unit)", ua, ub))
+	default:
+		c.MRCMAE = mrcMAE(a.MRC, b.MRC)
+		if ma, mb := cmp.Or(a.MRCModel, ModelRecorded), cmp.Or(b.MRCModel, ModelRecorded); ma != mb {
+			c.Warnings = append(c.Warnings, fmt.Sprintf("miss-ratio curve: A's model is %s and B's %s "+
+				"(--mrc-model)", ma, mb))
 		}
 	}
 	return c
@@ -86,7 +143,15 @@ func figures(s *Summary) Figures {
 		KeySize:         s.KeySize,
 		ValueSize:       s.ValueSize,
 		MRC:             s.MRC,
+		MRCModel:        cmp.Or(s.MRCModel, ModelRecorded),
+		MRCUnit:         cmp.Or(s.MRCUnit, UnitBytes),
 		MRCMethod:       s.MRCMethod,
+	}
+	if s.Hits+s.Misses == 0 {
+		f.HitRatio = math.NaN()
+	}
+	if len(s.Popularity) < 2 {
+		f.ZipfAlpha = math.NaN()
 	}
 	f.KeySize.Hist, f.ValueSize.Hist = nil, nil
 	var total uint64
@@ -94,9 +159,94 @@ func figures(s *Summary) Figures {
 		total += n
 	}
 	for name, n := range s.Commands {
-		f.CommandMix[name] = float64(n) / float64(total)
+		if total > 0 {
+			f.CommandMix[name] = float64(n) / float64(total)
+		}
 	}
 	return f
+}
+
+func histCount(h [][2]uint64) (n uint64) {
+	for _, x := range h {
+		n += x[1]
+	}
+	return n
+}
+
+// jsonFloat is a float64 that marshals NaN as null and null back as NaN.
+type jsonFloat float64
+
+func (x jsonFloat) MarshalJSON() ([]byte, error) {
+	if math.IsNaN(float64(x)) {
+		return []byte("null"), nil
+	}
+	return json.Marshal(float64(x))
+}
+
+func (x *jsonFloat) UnmarshalJSON(b []byte) error {
+	if string(b) == "null" {
+		*x = jsonFloat(math.NaN())
+		return nil
+	}
+	return json.Unmarshal(b, (*float64)(x))
+}
+
+// comparisonJSON is Comparison with its distances as jsonFloat: the outer fields hide the embedded ones.
+type comparisonJSON struct {
+	*plainComparison
+	CommandMixL1   jsonFloat `json:"command_mix_l1"`
+	KeySizeKS      jsonFloat `json:"key_size_ks"`
+	ValueSizeKS    jsonFloat `json:"value_size_ks"`
+	HitRatioDelta  jsonFloat `json:"hit_ratio_delta"`
+	ZipfAlphaDelta jsonFloat `json:"zipf_alpha_delta"`
+	MRCMAE         jsonFloat `json:"mrc_mae"`
+}
+
+type plainComparison Comparison
+
+// MarshalJSON writes NaN distances as null.
+func (c Comparison) MarshalJSON() ([]byte, error) {
+	return json.Marshal(comparisonJSON{plainComparison: (*plainComparison)(&c),
+		CommandMixL1: jsonFloat(c.CommandMixL1), KeySizeKS: jsonFloat(c.KeySizeKS),
+		ValueSizeKS: jsonFloat(c.ValueSizeKS), HitRatioDelta: jsonFloat(c.HitRatioDelta),
+		ZipfAlphaDelta: jsonFloat(c.ZipfAlphaDelta), MRCMAE: jsonFloat(c.MRCMAE)})
+}
+
+// UnmarshalJSON reads null distances as NaN.
+func (c *Comparison) UnmarshalJSON(b []byte) error {
+	j := comparisonJSON{plainComparison: (*plainComparison)(c)}
+	if err := json.Unmarshal(b, &j); err != nil {
+		return err
+	}
+	c.CommandMixL1, c.KeySizeKS, c.ValueSizeKS = float64(j.CommandMixL1), float64(j.KeySizeKS),
+		float64(j.ValueSizeKS)
+	c.HitRatioDelta, c.ZipfAlphaDelta, c.MRCMAE = float64(j.HitRatioDelta), float64(j.ZipfAlphaDelta),
+		float64(j.MRCMAE)
+	return nil
+}
+
+type figuresJSON struct {
+	*plainFigures
+	HitRatio  jsonFloat `json:"hit_ratio"`
+	ZipfAlpha jsonFloat `json:"zipf_alpha"`
+}
+
+type plainFigures Figures
+
+// MarshalJSON writes NaN figures as null.
+func (f Figures) MarshalJSON() ([]byte, error) {
+	return json.Marshal(figuresJSON{plainFigures: (*plainFigures)(&f), HitRatio: jsonFloat(f.HitRatio),
+		ZipfAlpha: jsonFloat(f.ZipfAlpha)})
+}
+
+// UnmarshalJSON reads null figures as NaN.
+func (f *Figures) UnmarshalJSON(b []byte) error {
+	j := figuresJSON{plainFigures: (*plainFigures)(f)}
+	if err := json.Unmarshal(b, &j); err != nil {
+		return err
+	}
+	f.HitRatio, f.ZipfAlpha = float64(j.HitRatio), float64(j.ZipfAlpha)
+	return nil
 }
 
 // ks is the Kolmogorov–Smirnov distance between two histograms in the shared layout ([le, count], ascending le).
@@ -136,17 +286,18 @@ func ks(a, b [][2]uint64) float64 {
 	return d
 }
 
-// mrcMAE is the mean absolute difference of two curves over the union of their sizes.
+// mrcMAE is the mean absolute difference of two curves (in the same unit) over the union of their sizes; NaN if
+// either is empty.
 func mrcMAE(a, b []MRCPoint) float64 {
 	if len(a) == 0 || len(b) == 0 {
-		return 0
+		return math.NaN()
 	}
 	var sizes []uint64
 	for _, p := range a {
-		sizes = append(sizes, p.CacheBytes)
+		sizes = append(sizes, p.Size())
 	}
 	for _, p := range b {
-		sizes = append(sizes, p.CacheBytes)
+		sizes = append(sizes, p.Size())
 	}
 	slices.Sort(sizes)
 	sizes = slices.Compact(sizes)
@@ -161,9 +312,9 @@ func mrcMAE(a, b []MRCPoint) float64 {
 func interpolateMRC(curve []MRCPoint, c uint64) float64 {
 	i, found := slices.BinarySearchFunc(curve, c, func(p MRCPoint, c uint64) int {
 		switch {
-		case p.CacheBytes < c:
+		case p.Size() < c:
 			return -1
-		case p.CacheBytes > c:
+		case p.Size() > c:
 			return 1
 		}
 		return 0
@@ -177,6 +328,6 @@ func interpolateMRC(curve []MRCPoint, c uint64) float64 {
 		return curve[len(curve)-1].MissRatio
 	}
 	lo, hi := curve[i-1], curve[i]
-	f := math.Log(float64(c)/float64(lo.CacheBytes)) / math.Log(float64(hi.CacheBytes)/float64(lo.CacheBytes))
+	f := math.Log(float64(c)/float64(lo.Size())) / math.Log(float64(hi.Size())/float64(lo.Size()))
 	return lo.MissRatio + f*(hi.MissRatio-lo.MissRatio)
 }

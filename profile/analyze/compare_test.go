@@ -32,15 +32,16 @@ func TestCompare_KnownAnswers(t *testing.T) {
 		Commands:  map[string]uint64{"get": 75, "set": 25},
 		KeySize:   Dist{Hist: [][2]uint64{{10, 1}, {20, 1}, {30, 2}}}, // F: .25 .5 1
 		ValueSize: Dist{Hist: [][2]uint64{{100, 4}}},                  // all at 100
-		HitRatio:  0.9, ZipfAlpha: 1.0,
-		MRC: []MRCPoint{{100, 0.8}, {1000, 0.4}, {10000, 0.1}},
+		Hits:      9, Misses: 1, HitRatio: 0.9, ZipfAlpha: 1.0, Popularity: []RankCount{{1, 10}, {2, 5}},
+		MRC: []MRCPoint{{CacheBytes: 100, MissRatio: 0.8}, {CacheBytes: 1000, MissRatio: 0.4},
+			{CacheBytes: 10000, MissRatio: 0.1}},
 	}
 	b := &Summary{
 		Commands:  map[string]uint64{"get": 50, "set": 25, "delete": 25},
 		KeySize:   Dist{Hist: [][2]uint64{{20, 3}, {40, 1}}},                 // F at 10,20,30,40: 0 .75 .75 1
 		ValueSize: Dist{Hist: [][2]uint64{{100, 1}, {200, 1}, {1 << 20, 2}}}, // F at 100: .25
-		HitRatio:  0.8, ZipfAlpha: 0.7,
-		MRC: []MRCPoint{{100, 0.9}, {10000, 0.3}},
+		Hits:      8, Misses: 2, HitRatio: 0.8, ZipfAlpha: 0.7, Popularity: []RankCount{{1, 10}, {2, 5}},
+		MRC: []MRCPoint{{CacheBytes: 100, MissRatio: 0.9}, {CacheBytes: 10000, MissRatio: 0.3}},
 	}
 	c := Compare(a, b)
 	// Shares a: get .75 set .25; b: get .5 set .25 delete .25 → |.25| + 0 + |.25|.
@@ -78,4 +79,37 @@ func TestKS_Edges(t *testing.T) {
 	f(nil, [][2]uint64{{1, 1}}, 1)
 	f([][2]uint64{{1, 5}}, [][2]uint64{{2, 5}}, 1) // disjoint
 	f([][2]uint64{{1, 1}, {3, 1}}, [][2]uint64{{2, 1}, {4, 1}}, 0.5)
+}
+
+// TestCompare_NotAvailable: a figure one side lacks gives NaN (JSON null) and a warning, never 0; an imported
+// trace has no recorded hit ratio, and curves in different units are not compared.
+func TestCompare_NotAvailable(t *testing.T) {
+	imported := analyze(importedTrace(41, 5000, 300), Options{})
+	recorded := analyze(randomTrace(42, 5000, 300, false), Options{})
+	c := Compare(imported, recorded)
+	if !NA(c.HitRatioDelta) || !NA(c.A.HitRatio) || NA(c.B.HitRatio) || NA(c.MRCMAE) || NA(c.KeySizeKS) ||
+		len(c.Warnings) != 2 { // the hit ratio, and the models differ
+		t.Fatalf("%+v", c)
+	}
+	b, err := json.Marshal(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	json.Unmarshal(b, &m)
+	if v, ok := m["hit_ratio_delta"]; !ok || v != nil || m["a"].(map[string]any)["hit_ratio"] != nil {
+		t.Fatalf("JSON: %s", b)
+	}
+	var back Comparison
+	if err := json.Unmarshal(b, &back); err != nil || !NA(back.HitRatioDelta) || !NA(back.A.HitRatio) ||
+		back.MRCMAE != c.MRCMAE || back.A.Events != c.A.Events {
+		t.Fatalf("round trip: %v %+v", err, back)
+	}
+	objects := analyze(importedTrace(41, 5000, 300), Options{MRCUnit: UnitObjects})
+	if c := Compare(objects, imported); !NA(c.MRCMAE) || len(c.Warnings) != 2 { // and the hit ratio
+		t.Fatalf("objects against bytes: %+v", c)
+	}
+	if c := Compare(&Summary{}, &Summary{}); !NA(c.CommandMixL1) || !NA(c.KeySizeKS) || !NA(c.MRCMAE) {
+		t.Fatalf("empty summaries: %+v", c)
+	}
 }

@@ -13,7 +13,11 @@
 //     falls under a threshold that halves each time the table fills); unique keys come from a HyperLogLog and
 //     keys that become heavy later from a Space-Saving sketch. The Summary says which figures are estimates.
 //   - Summary derives everything else at the end (curve points, percentiles, the Zipf fit), so the cache sizes of
-//     the MRC can be chosen once the working set is known.
+//     the MRC can be chosen once the working set is known. Cache sizes the caller names instead are each simulated
+//     as an LRU cache during the pass (exact where stack distances are not: objects larger than a cache are not
+//     admitted), at O(1) amortised per access and size.
+//   - Reads without a recorded outcome (imported traces) are simulated as libCacheSim does, a miss filling the
+//     cache (the fill_on_miss model); profiles with outcomes follow them (recorded).
 //
 // Compare sets two Summaries side by side with distances (L1 over the command mix, Kolmogorov–Smirnov over size
 // distributions, mean absolute error between miss-ratio curves), computed from the Summaries alone so that saved

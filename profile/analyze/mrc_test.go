@@ -12,26 +12,80 @@ import (
 )
 
 // modelLRU is the brute-force form of the MRC model documented on Summary: an explicit recency list, and for a
-// retrieval a linear scan summing sizes from the top down to the key.
+// retrieval a linear scan summing sizes from the top down to the key (the stack distances of the default sizes).
+// Beside it, the same sequence of accesses drives one real LRU cache per size (cacheLRU), which is what the
+// requested sizes simulate. fill selects the fill_on_miss model, objects the object unit.
 type modelLRU struct {
-	order []uint64          // present keys, most recent first
-	size  map[uint64]uint64 // latest object size of every key seen
-	caps  []uint64
-	hits  []uint64 // per cap
-	n     uint64   // retrievals
+	order   []uint64          // present keys, most recent first
+	size    map[uint64]uint64 // latest object size of every key seen
+	caps    []uint64
+	hits    []uint64 // per cap, stack distances
+	sims    []*cacheLRU
+	simHits []uint64 // per cap, simulated caches
+	n       uint64   // retrievals
+	fill    bool
+	objects bool
 }
 
 func newModelLRU(caps []uint64) *modelLRU {
-	return &modelLRU{size: map[uint64]uint64{}, caps: caps, hits: make([]uint64, len(caps))}
+	m := &modelLRU{size: map[uint64]uint64{}, caps: caps, hits: make([]uint64, len(caps)),
+		simHits: make([]uint64, len(caps))}
+	for _, c := range caps {
+		m.sims = append(m.sims, newCacheLRU(c, false))
+	}
+	return m
 }
 
 func (m *modelLRU) index(k uint64) int { return slices.Index(m.order, k) }
+
+func (m *modelLRU) unit(k uint64) uint64 {
+	if m.objects {
+		return 1
+	}
+	return m.size[k]
+}
 
 func (m *modelLRU) toFront(k uint64) {
 	if i := m.index(k); i >= 0 {
 		m.order = slices.Delete(m.order, i, i+1)
 	}
 	m.order = slices.Insert(m.order, 0, k)
+	for _, c := range m.sims {
+		c.objects = m.objects
+		c.put(k, m.size[k])
+	}
+}
+
+func (m *modelLRU) drop(k uint64) {
+	m.order = slices.Delete(m.order, m.index(k), m.index(k)+1)
+	for _, c := range m.sims {
+		c.drop(k)
+	}
+}
+
+// retrieve counts one retrieval of k at every size, before the access moves it.
+func (m *modelLRU) retrieve(k uint64) {
+	m.n++
+	for i, c := range m.sims {
+		if c.has(k) {
+			m.simHits[i]++
+		}
+	}
+	if m.index(k) < 0 {
+		return
+	}
+	var d uint64
+	for _, o := range m.order {
+		d += m.unit(o)
+		if o == k {
+			break
+		}
+	}
+	for i, c := range m.caps {
+		if d <= c {
+			m.hits[i]++
+		}
+	}
 }
 
 func (m *modelLRU) add(ev *profile.Event) {
@@ -44,23 +98,17 @@ func (m *modelLRU) add(ev *profile.Event) {
 	}
 	present := m.index(k) >= 0
 	obj := uint64(ev.KeySize) + uint64(ev.ValueSize)
+	read := ev.Cmd.IsRetrieval()
 	switch {
-	case ev.Cmd.IsRetrieval() && (ev.Status == mcproto.StatusHit || ev.Status == mcproto.StatusMiss):
-		m.n++
-		if present {
-			var d uint64
-			for _, o := range m.order {
-				d += m.size[o]
-				if o == k {
-					break
-				}
-			}
-			for i, c := range m.caps {
-				if d <= c {
-					m.hits[i]++
-				}
-			}
+	case m.fill && read && (ev.Status == mcproto.StatusHit || ev.Status == mcproto.StatusMiss ||
+		ev.Status == mcproto.StatusUnknown):
+		m.retrieve(k)
+		if ev.ValueSize > 0 {
+			m.size[k] = obj
 		}
+		m.toFront(k)
+	case read && (ev.Status == mcproto.StatusHit || ev.Status == mcproto.StatusMiss):
+		m.retrieve(k)
 		if ev.Status == mcproto.StatusHit {
 			m.size[k] = obj
 			m.toFront(k)
@@ -84,7 +132,7 @@ func (m *modelLRU) add(ev *profile.Event) {
 	case ev.Cmd == mcproto.CmdDelete || ev.Cmd == mcproto.CmdMetaDelete:
 		if ev.Status != mcproto.StatusError && ev.Status != mcproto.StatusClientError &&
 			ev.Status != mcproto.StatusServerError && present {
-			m.order = slices.Delete(m.order, m.index(k), m.index(k)+1)
+			m.drop(k)
 		}
 	case ev.Cmd == mcproto.CmdTouch || ev.Cmd == mcproto.CmdIncr || ev.Cmd == mcproto.CmdDecr ||
 		ev.Cmd == mcproto.CmdMetaArithmetic:
@@ -96,9 +144,12 @@ func (m *modelLRU) add(ev *profile.Event) {
 
 func (m *modelLRU) missRatio(i int) float64 { return float64(m.n-m.hits[i]) / float64(m.n) }
 
+func (m *modelLRU) simMissRatio(i int) float64 { return float64(m.n-m.simHits[i]) / float64(m.n) }
+
 // realLRU is an ordinary evict-on-insert LRU cache of a fixed byte capacity in front of a store of live objects
-// (stored and not deleted): an access to a live object that misses brings it in, as the client's refill would.
-// For traces where each key keeps one size the MRC model must agree with it exactly.
+// (stored and not deleted): an access to a live object that misses brings it in, as the client's refill would,
+// unless it is larger than the cache. For traces where each key keeps one size the MRC model must agree with it
+// exactly: at requested sizes always, at default sizes (stack distances) from the largest object up.
 type realLRU struct {
 	cap, used uint64
 	order     []uint64 // cached keys, most recent first
@@ -115,6 +166,9 @@ func (c *realLRU) insert(k, size uint64) {
 		c.used -= c.size[k]
 	}
 	c.size[k] = size
+	if size > c.cap {
+		return // not admitted
+	}
 	c.order = slices.Insert(c.order, 0, k)
 	c.used += size
 	for c.used > c.cap {
@@ -225,18 +279,18 @@ func TestMRC_ExactMatchesModel(t *testing.T) {
 		evs := randomTrace(seed, n, keys, fixed)
 		caps := []uint64{1, 100, 1000, 5000, 20000, 50000, 100000, 250000, 500000, 1 << 20, 4 << 20, 1 << 40}
 
-		// Caller-chosen sizes.
+		// Caller-chosen sizes: simulated caches.
 		s := analyze(evs, Options{MRCSizes: caps})
-		if s.MRCMethod != "exact" {
-			t.Fatalf("seed %d: mrc_method %q, want exact", seed, s.MRCMethod)
+		if s.MRCMethod != "exact" || s.MRCModel != ModelRecorded || s.MRCUnit != UnitBytes {
+			t.Fatalf("seed %d: mrc_method %q model %q unit %q", seed, s.MRCMethod, s.MRCModel, s.MRCUnit)
 		}
 		m := newModelLRU(caps)
 		for i := range evs {
 			m.add(&evs[i])
 		}
 		for i, p := range s.MRC {
-			if p.CacheBytes != caps[i] || p.MissRatio != m.missRatio(i) {
-				t.Fatalf("seed %d: mrc[%d] = %+v, want {%d %v}", seed, i, p, caps[i], m.missRatio(i))
+			if p.CacheBytes != caps[i] || p.MissRatio != m.simMissRatio(i) {
+				t.Fatalf("seed %d: mrc[%d] = %+v, want {%d %v}", seed, i, p, caps[i], m.simMissRatio(i))
 			}
 		}
 

@@ -1,6 +1,7 @@
 // This file holds the small bounded-memory structures the Analyzer falls back to once exact tracking would grow
 // without bound: a hash map of uint64 (used as a set and as an index), HyperLogLog for distinct counts and
-// Space-Saving for heavy hitters. They are generic over uint64 identities and know nothing of memcached.
+// Space-Saving for heavy hitters. They are generic over uint64 identities and know nothing of memcached. It also
+// holds the popularity estimate built from them and the key sample once keys are sampled, with its error bounds.
 
 package analyze
 
@@ -232,6 +233,9 @@ type spaceSaving struct {
 	index *u64map // id → slot
 	// replaced is set once an item has been evicted: counts are estimates from then on.
 	replaced bool
+	// unseeded bounds the count of any id before the sketch was seeded with the heaviest exact counts (0 when
+	// every id was seeded); set by the seeder.
+	unseeded uint64
 }
 
 type ssItem struct {
@@ -329,5 +333,270 @@ func (s *spaceSaving) top() []ssItem {
 		}
 		return cmp.Compare(a.id, b.id)
 	})
+	return out
+}
+
+// Popularity past MaxKeys: top_keys_share, popularity and zipf_alpha estimated from three strata of keys, with a
+// stated error bound.
+//
+//   - Hot keys (stack.go: the heaviest when the key table overflowed) have exact counts; weight 1.
+//   - Certified keys: the other keys that Space-Saving monitors with a count known to within popCertifyRel of its
+//     lower bound (popCertified). Their count is the interval's midpoint, or the exact one when the key is also
+//     in the SHARDS sample; weight 1. Which keys qualify depends on the sketch, not on the sampling hash.
+//   - Every other key is represented by the SHARDS sample (exact counts of the keys whose hash is in it), each
+//     sampled key standing for 1/R keys. Since sampling is by hash, independent of counts and of the two strata
+//     above, the sample is a uniform 1/R sample of that stratum: for every c, (sampled keys with ≥ c events)/R is
+//     an unbiased estimate of the stratum's keys with ≥ c events, i.e. of its rank-frequency curve.
+//
+// The three are merged by count into one estimated rank-frequency curve, from which the figures are read exactly
+// as in exact mode. The Space-Saving heavy hitters alone, as used before, lose the tail: a key entering the sketch
+// late inherits the smallest count, so on traces with a heavy flat tail the midpoints of hundreds of light keys
+// pushed the top-1000 share up (0.234 for 0.189) and the curve's head/tail junction bent α down (0.83 for 1.07).
+//
+// Error bounds (top_keys_share_error_bound, zipf_alpha_error_bound) add three terms, each at popBoundZ = 3 sigmas:
+//
+//   - Sampling variance. A top-k share is Σ_c min(N(≥c), k) / events, N(≥c) being the keys with ≥ c events; to
+//     first order its error is Σ_i (Z_i/R − 1)(c_i − c_k)₊ over the sampled stratum (Z_i: key i sampled, c_k: the
+//     count at rank k), whose Horvitz–Thompson variance estimate is Σ_sampled (1−R)/R² (c_i − c_k)₊². For α,
+//     random groups (Wolter, Introduction to Variance Estimation, ch. 2): further hash bits split the sample into
+//     popGroups groups, each a uniform sample at rate R/popGroups of the same stratum, each giving α_g from the
+//     hot and certified keys and its own sampled keys (weight popGroups/R); Var(α̂) ≈ Σ(α_g − ᾱ)²/(G(G−1)).
+//   - Keys the sample may have missed: neither estimate sees keys heavier than every sampled one. Above the
+//     largest sampled count the curve gains as many keys as may exist there unseen (unseenKeys: at most
+//     popUnseen/R, and no more than Space-Saving allows), and the figures' change is added.
+//   - The certified keys' intervals: the figures are recomputed with every certified count at its lower and at its
+//     upper bound, and the larger change is added.
+//
+// For the shares the first term is a standard error and the other two are worst cases (the shares grow with every
+// count); for α, whose fit is not monotone in the counts, the last two are sensitivities, not proofs. The tests
+// check the bounds on Zipf traces and on traces that are not Zipf.
+
+const (
+	// popGroups is how many random groups the sample is split into for α's standard error.
+	popGroups = 16
+	// popBoundZ is how many standard errors the bound spans.
+	popBoundZ = 3
+	// popCertifyRel: a Space-Saving key is certified when its count interval is at most this fraction of its
+	// lower bound.
+	popCertifyRel = 0.25
+	// popUnseen is −ln(0.00135): the most keys per 1/R that a sample may miss altogether, at popBoundZ sigmas.
+	popUnseen = 6.61
+)
+
+// popItem is one entry of an estimated rank-frequency curve: weight keys of count events each, occupying the
+// next weight ranks. lo and hi bound count when it is a Space-Saving estimate (certified keys).
+type popItem struct {
+	count, lo, hi uint64
+	weight        uint64
+	group         int8 // random group of a sampled key; -1 for keys in every group (hot, certified)
+	ss            bool // count is a Space-Saving interval's midpoint
+}
+
+// topKs are the ranks of TopShare's fields.
+var topKs = [4]uint64{1, 10, 100, 1000}
+
+// popFigures are the popularity figures read off one estimated curve.
+type popFigures struct {
+	shares [4]float64 // top 1, 10, 100, 1000
+	atK    [4]uint64  // the count at rank 1, 10, 100, 1000 (0 past the last key)
+	pop    []RankCount
+	alpha  float64
+}
+
+// figuresOf reads the figures off items sorted by count, descending; keyed is the events shares divide.
+func figuresOf(items []popItem, keyed uint64) popFigures {
+	var f popFigures
+	var cum, ranks uint64 // events and ranks so far
+	next := 0
+	for _, it := range items {
+		for next < len(topKs) && ranks+it.weight >= topKs[next] {
+			f.shares[next] = float64(cum + (topKs[next]-ranks)*it.count)
+			f.atK[next] = it.count
+			next++
+		}
+		cum += it.weight * it.count
+		ranks += it.weight
+	}
+	for ; next < len(topKs); next++ {
+		f.shares[next] = float64(cum)
+	}
+	for i := range f.shares {
+		f.shares[i] = min(1, f.shares[i]/float64(max(keyed, 1)))
+	}
+	f.pop = logBin(items)
+	f.alpha = fitZipf(f.pop)
+	return f
+}
+
+// popEstimate is the popularity estimate past MaxKeys with its error bounds (0 for figures known exactly).
+type popEstimate struct {
+	popFigures
+	shareBound [4]float64
+	alphaBound float64
+}
+
+// sortByCount orders items by count descending (ties: exact before sampled, for stable output).
+func sortByCount(items []popItem) {
+	slices.SortStableFunc(items, func(a, b popItem) int {
+		return cmp.Or(cmp.Compare(b.count, a.count), cmp.Compare(a.weight, b.weight))
+	})
+}
+
+// popCertified reports whether Space-Saving item it is known well enough to stand for itself, and the interval
+// [lo, hi] of its true count. Space-Saving's guarantee, count − err ≤ f ≤ count for the id's frequency f in the
+// stream the sketch saw, holds here with the seeding as the stream's start; an id not among the seeded may have
+// had up to unseeded events before it.
+func popCertified(it *ssItem, unseeded uint64) (lo, hi uint64, ok bool) {
+	lo, hi = it.count-it.err, it.count
+	if it.err > 0 {
+		hi += unseeded
+	}
+	return lo, hi, lo > 0 && float64(hi-lo) <= popCertifyRel*float64(lo)
+}
+
+// estimatePopularity merges the strata (see above) of the key table st (hot and sampled keys) and the
+// Space-Saving sketch ss into the figures and their bounds; keyed is the events shares divide.
+func estimatePopularity(st *lruStack, ss *spaceSaving, keyed uint64) popEstimate {
+	m := ss.minCount()
+	// bmax: the most events a key of the sampled stratum can have. One that Space-Saving does not monitor has had
+	// at most m since the overflow, plus at most ss.unseeded before it.
+	bmax := m + ss.unseeded
+	var his []uint64 // upper bounds of the keys Space-Saving monitors without certifying them
+	certified := newU64Map(len(ss.items))
+	items := make([]popItem, 0, st.keys.n+len(ss.items))
+	for i := range ss.items {
+		it := &ss.items[i]
+		lo, hi, ok := popCertified(it, ss.unseeded)
+		e := st.keys.find(it.id)
+		if e != nil && e.hot() {
+			continue
+		}
+		if !ok {
+			his = append(his, hi)
+			continue
+		}
+		certified.put(it.id, 0)
+		if e != nil {
+			c := e.events()
+			items = append(items, popItem{count: c, lo: c, hi: c, weight: 1, group: -1})
+		} else {
+			items = append(items, popItem{count: (lo + hi) / 2, lo: lo, hi: hi, weight: 1, group: -1, ss: true})
+		}
+	}
+	for _, e := range st.keys.slots {
+		if e.hash == 0 {
+			continue
+		}
+		c := e.events()
+		if e.hot() {
+			items = append(items, popItem{count: c, lo: c, hi: c, weight: 1, group: -1})
+			continue
+		}
+		if _, ok := certified.get(e.hash); ok {
+			continue
+		}
+		// The group comes from the hash bits just below those the sample is drawn on: uniform, and independent
+		// of sampling.
+		g := int8((e.hash << st.shift >> 32) * popGroups >> 32)
+		items = append(items, popItem{count: c, lo: c, hi: c, weight: 1 << st.shift, group: g})
+	}
+	sortByCount(items)
+	est := popEstimate{popFigures: figuresOf(items, keyed)}
+
+	// Sampling error of α from the random groups.
+	var groups [popGroups]popFigures
+	sub := make([]popItem, 0, len(items))
+	for g := range popGroups {
+		sub = sub[:0]
+		for _, it := range items {
+			if it.group == -1 {
+				sub = append(sub, it)
+			} else if int(it.group) == g {
+				it.weight *= popGroups
+				sub = append(sub, it)
+			}
+		}
+		groups[g] = figuresOf(sub, keyed)
+	}
+	var mean, dev2 float64
+	for g := range groups {
+		mean += groups[g].alpha / popGroups
+	}
+	for g := range groups {
+		dev2 += (groups[g].alpha - mean) * (groups[g].alpha - mean)
+	}
+	alphaSE := math.Sqrt(dev2 / (popGroups * (popGroups - 1)))
+	// The certified keys' intervals.
+	at := func(bound func(popItem) uint64) popFigures {
+		sub = sub[:0]
+		for _, it := range items {
+			if it.ss {
+				it.count = bound(it)
+			}
+			sub = append(sub, it)
+		}
+		sortByCount(sub)
+		return figuresOf(sub, keyed)
+	}
+	lo := at(func(it popItem) uint64 { return it.lo })
+	hi := at(func(it popItem) uint64 { return it.hi })
+	// The sampled stratum: its variance, and the keys it may have missed above its largest sampled count.
+	var cmax uint64
+	for _, it := range items {
+		if it.group >= 0 {
+			cmax = max(cmax, it.count)
+		}
+	}
+	unseen := figuresOf(unseenKeys(items, st.shift, cmax, bmax, his), keyed)
+	rate := math.Ldexp(1, -int(st.shift))
+	for i := range est.shares {
+		var v float64 // Σ over sampled keys of (1−R)/R² (c − c_k)₊²: the HT variance estimate of the top-k events
+		for _, it := range items {
+			if it.group >= 0 && it.count > est.atK[i] {
+				d := float64(it.count - est.atK[i])
+				v += (1 - rate) / (rate * rate) * d * d
+			}
+		}
+		est.shareBound[i] = popBoundZ*math.Sqrt(v)/float64(max(keyed, 1)) + (unseen.shares[i] - est.shares[i]) +
+			max(est.shares[i]-lo.shares[i], hi.shares[i]-est.shares[i])
+	}
+	est.alphaBound = popBoundZ*alphaSE +
+		math.Abs(unseen.alpha-est.alpha) + max(math.Abs(est.alpha-lo.alpha), math.Abs(hi.alpha-est.alpha))
+	return est
+}
+
+// unseenKeys returns items (sorted by count, descending) plus the most keys of the sampled stratum that the
+// sample may have missed above its largest sampled count cmax: at a count c, no more than popUnseen/R (the most
+// keys a sample at rate R misses altogether, at popBoundZ sigmas) and no more than can exist there: keys that
+// Space-Saving does not monitor have at most bmax events, and the ones it monitors without certifying them at
+// most their upper bounds his.
+func unseenKeys(items []popItem, shift uint, cmax, bmax uint64, his []uint64) []popItem {
+	// None of N keys is sampled with probability (1−R)^N ≤ e^(−RN); that is the one-sided tail of popBoundZ
+	// sigmas (0.135%) at RN = 6.61.
+	capKeys := uint64(math.Ceil(popUnseen * math.Ldexp(1, int(shift))))
+	out := slices.Clone(items)
+	levels := slices.Clone(his)
+	if bmax > cmax {
+		levels = append(levels, bmax)
+	}
+	slices.SortFunc(levels, func(a, b uint64) int { return cmp.Compare(b, a) })
+	var n, d uint64 // keys added, keys that may exist at the current level
+	for i, c := range levels {
+		if c <= cmax {
+			break
+		}
+		d++
+		if c == bmax && c > cmax {
+			d = capKeys // unmonitored keys: no individual bound
+		}
+		if i+1 < len(levels) && levels[i+1] == c {
+			continue
+		}
+		if w := min(d, capKeys); w > n {
+			out = append(out, popItem{count: c, lo: c, hi: c, weight: w - n, group: 0})
+			n = w
+		}
+	}
+	sortByCount(out)
 	return out
 }

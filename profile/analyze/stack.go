@@ -19,8 +19,21 @@
 // popular keys fall in the sample; keeping them exact removes that variance, and the remaining (sampled) stratum
 // is scaled to its exact retrieval count (total retrievals minus hot retrievals), a post-stratified ratio
 // estimator.
+//
+// Caches of requested sizes (Options.MRCSizes) are simulated, not read off the stack distances: an LRU cache that
+// does not admit an object larger than itself is not a stack algorithm (A of 100 B, B of 1000 B, A again hits in
+// a 500 B cache, misses in a 1000 B one), and a real cache does not bring back keys that a delete's freed bytes
+// would make room for. Each simulated cache holds exactly the live keys at or above its boundary timestamp whose
+// size fits it (an LRU cache's content is always the most recent objects that fit, up to its capacity), so it
+// costs two numbers: the boundary and the bytes it holds. Eviction moves the boundary up over the stack's
+// timestamps, each passed at most once between compactions, so a cache costs O(1) amortised per access.
 
 package analyze
+
+import (
+	"cmp"
+	"slices"
+)
 
 // keyEntry is one tracked key. 24 bytes; with the table at most 3/4 full and two stack slots per key, the
 // Analyzer needs about 80 bytes per tracked key.
@@ -121,24 +134,55 @@ type lruStack struct {
 	wsHot  uint64   // sum of sizes over hot entries
 	hotN   int      // hot entries
 
-	sizes   []uint64 // caller-chosen cache sizes, ascending
+	objects bool     // sizes count objects (each key 1), not bytes; ws and wsHot stay in bytes
+	maxSize uint32   // largest object size (in the stack's unit) ever put in the stack
+	sims    []simLRU // simulated caches of the caller-chosen sizes, ascending
+	posInfo []uint64 // with sims: the unit size, hot bit and valid bit of the key at each timestamp
 	hot     distHist // retrievals of hot keys, weight 1
 	sampled distHist // retrievals of the other tracked keys, weight 1/R
 	maxDist uint64
 }
 
-func newLRUStack(sizes []uint64) *lruStack {
+// simLRU is one simulated LRU cache: the live keys with timestamps ≥ b and sizes ≤ capacity (see the file
+// comment). used is the weight they hold.
+type simLRU struct {
+	capacity uint64
+	b        uint32
+	used     int64
+}
+
+// posInfo bits.
+const (
+	infoHot   = 1 << 32
+	infoValid = 1 << 33
+)
+
+// newLRUStack returns an empty stack. sizes (ascending, distinct) are the caches to simulate; objects makes every
+// key's size 1 for the stack and the simulated caches.
+func newLRUStack(sizes []uint64, objects bool) *lruStack {
 	s := &lruStack{
-		keys:   newKeyTable(1024),
-		fen:    make([]int64, 1025),
-		posKey: make([]uint64, 1025),
-		sizes:  sizes,
+		keys:    newKeyTable(1024),
+		fen:     make([]int64, 1025),
+		posKey:  make([]uint64, 1025),
+		objects: objects,
 	}
-	if sizes != nil {
-		s.hot.hitsAt = make([]uint64, len(sizes)+1)
-		s.sampled.hitsAt = make([]uint64, len(sizes)+1)
+	if len(sizes) > 0 {
+		s.posInfo = make([]uint64, 1025)
+		for _, c := range sizes {
+			s.sims = append(s.sims, simLRU{capacity: c, b: 1})
+		}
+		s.hot.hitsAt = make([]uint64, len(sizes))
+		s.sampled.hitsAt = make([]uint64, len(sizes))
 	}
 	return s
+}
+
+// unit returns e's size in the stack's unit: its object size in bytes, or 1.
+func (s *lruStack) unit(e *keyEntry) uint32 {
+	if s.objects {
+		return 1
+	}
+	return e.size
 }
 
 // inSample reports whether key hash h is in the SHARDS sample.
@@ -147,9 +191,26 @@ func (s *lruStack) inSample(h uint64) bool { return h>>(64-s.shift) == 0 }
 // weight returns e's stack weight at its current size.
 func (s *lruStack) weight(e *keyEntry) int64 {
 	if e.hot() {
-		return int64(e.size)
+		return int64(s.unit(e))
 	}
-	return int64(e.size) << s.shift
+	return int64(s.unit(e)) << s.shift
+}
+
+// info is e's posInfo entry at its current size.
+func (s *lruStack) info(e *keyEntry) uint64 {
+	x := uint64(s.unit(e)) | infoValid
+	if e.hot() {
+		x |= infoHot
+	}
+	return x
+}
+
+// infoWeight is the stack weight of a posInfo entry.
+func (s *lruStack) infoWeight(x uint64) int64 {
+	if x&infoHot != 0 {
+		return int64(uint32(x))
+	}
+	return int64(uint32(x)) << s.shift
 }
 
 func (s *lruStack) fenAdd(i uint32, d int64) {
@@ -177,20 +238,13 @@ func (s *lruStack) retrieve(e *keyEntry) {
 		h.cold += w
 		return
 	}
-	d := uint64(e.size) + uint64(s.total-s.fenPrefix(e.pos-1)-s.weight(e))
+	d := uint64(s.unit(e)) + uint64(s.total-s.fenPrefix(e.pos-1)-s.weight(e))
 	h.dist[bucketOf(d)] += w
 	s.maxDist = max(s.maxDist, d)
-	if h.hitsAt != nil {
-		lo, hi := 0, len(s.sizes)
-		for lo < hi {
-			m := (lo + hi) / 2
-			if s.sizes[m] < d {
-				lo = m + 1
-			} else {
-				hi = m
-			}
+	for i := range s.sims {
+		if c := &s.sims[i]; e.pos >= c.b && uint64(s.unit(e)) <= c.capacity {
+			h.hitsAt[i] += w
 		}
-		h.hitsAt[lo] += w
 	}
 }
 
@@ -221,9 +275,31 @@ func (s *lruStack) use(e *keyEntry, size uint32) {
 	s.fenAdd(s.clock, w)
 	s.total += w
 	s.live++
+	u := s.unit(e)
+	s.maxSize = max(s.maxSize, u)
+	if s.sims != nil {
+		s.posInfo[s.clock] = s.info(e)
+		for i := range s.sims {
+			if c := &s.sims[i]; uint64(u) <= c.capacity {
+				c.used += w
+				s.evict(c)
+			}
+		}
+	}
 }
 
-// remove takes e out of the stack (a delete).
+// evict moves c's boundary up past its least recently used keys until it holds no more than its capacity. It
+// never passes the newest timestamp: in sampled mode one key's weight may exceed a cache on its own.
+func (s *lruStack) evict(c *simLRU) {
+	for c.used > int64(c.capacity) && c.b < s.clock {
+		if x := s.posInfo[c.b]; x&infoValid != 0 && uint64(uint32(x)) <= c.capacity {
+			c.used -= s.infoWeight(x)
+		}
+		c.b++
+	}
+}
+
+// remove takes e out of the stack (a delete, or before it moves).
 func (s *lruStack) remove(e *keyEntry) {
 	if e.pos == 0 {
 		return
@@ -232,6 +308,15 @@ func (s *lruStack) remove(e *keyEntry) {
 	s.fenAdd(e.pos, -w)
 	s.total -= w
 	s.live--
+	if s.sims != nil {
+		u := uint64(s.unit(e))
+		for i := range s.sims {
+			if c := &s.sims[i]; e.pos >= c.b && u <= c.capacity {
+				c.used -= w
+			}
+		}
+		s.posInfo[e.pos] = 0
+	}
 	e.pos = 0
 }
 
@@ -246,13 +331,28 @@ func (s *lruStack) compact() {
 	if size >= 1<<31 {
 		panic("BUG: LRU stack timestamps overflow; Options.MaxKeys should have bounded them")
 	}
-	fen, posKey := s.fen, s.posKey
+	fen, posKey, posInfo := s.fen, s.posKey, s.posInfo
 	if size != len(s.fen)-1 {
 		fen, posKey = make([]int64, size+1), make([]uint64, size+1)
+		if s.sims != nil {
+			posInfo = make([]uint64, size+1)
+		}
 	}
+	// The simulated caches' boundaries move to the first renumbered timestamp at or above them: walk them in
+	// the order of their boundaries (a larger cache may have the higher one, when it admits a large object the
+	// smaller one does not).
+	byB := make([]*simLRU, len(s.sims))
+	for i := range s.sims {
+		byB[i] = &s.sims[i]
+	}
+	slices.SortFunc(byB, func(x, y *simLRU) int { return cmp.Compare(x.b, y.b) })
+	next := 0
 	var n uint32
 	s.total = 0
 	for p := uint32(1); p <= s.clock; p++ {
+		for ; next < len(byB) && byB[next].b <= p; next++ {
+			byB[next].b = n + 1
+		}
 		h := s.posKey[p]
 		if e := s.keys.find(h); e != nil && e.pos == p {
 			n++
@@ -260,19 +360,43 @@ func (s *lruStack) compact() {
 			posKey[n] = h
 			fen[n] = s.weight(e)
 			s.total += fen[n]
+			if posInfo != nil {
+				posInfo[n] = s.info(e)
+			}
 		}
+	}
+	for ; next < len(byB); next++ {
+		byB[next].b = n + 1
 	}
 	if int(n) != s.live {
 		panic("BUG: LRU stack lost track of its live keys")
 	}
 	clear(fen[n+1:])
 	clear(posKey[n+1:])
+	if posInfo != nil {
+		clear(posInfo[n+1:])
+	}
 	for i := 1; i <= size; i++ {
 		if j := i + i&-i; j <= size {
 			fen[j] += fen[i]
 		}
 	}
-	s.fen, s.posKey, s.clock = fen, posKey, n
+	s.fen, s.posKey, s.posInfo, s.clock = fen, posKey, posInfo, n
+}
+
+// resyncSims recounts what each simulated cache holds after weights changed (hot keys chosen, sampling rate
+// halved) and evicts what no longer fits.
+func (s *lruStack) resyncSims() {
+	for i := range s.sims {
+		c := &s.sims[i]
+		c.used = 0
+		for p := c.b; p <= s.clock; p++ {
+			if x := s.posInfo[p]; x&infoValid != 0 && uint64(uint32(x)) <= c.capacity {
+				c.used += s.infoWeight(x)
+			}
+		}
+		s.evict(c)
+	}
 }
 
 // makeHot marks the n heaviest entries hot (called once, before the first halving, while counts are exact).
@@ -285,6 +409,7 @@ func (s *lruStack) makeHot(hashes []uint64) {
 		s.hotN++
 	}
 	s.compact() // hot weights change scale from here on
+	s.resyncSims()
 }
 
 // halve lowers the sampling rate by half: non-hot keys whose hash leaves the sample leave the table and the
@@ -310,4 +435,5 @@ func (s *lruStack) halve() {
 		s.ws -= uint64(e.size)
 	}
 	s.compact()
+	s.resyncSims()
 }

@@ -5,10 +5,8 @@
 package analyze
 
 import (
-	"cmp"
 	"fmt"
 	"math"
-	"slices"
 	"strconv"
 
 	"github.com/membench/membench/mcproto"
@@ -41,10 +39,12 @@ const SchemaVersion = 1
 //	unique_keys_exact    bool     False once more than Options.MaxKeys keys were seen: then a HyperLogLog estimate
 //	                              (standard error 0.8%).
 //	working_set_bytes    uint     Sum over unique keys of key size + the key's last known value size (from its
-//	                              latest store or hit; 0 if never seen). When unique_keys_exact is false: the
-//	                              heaviest 1024 keys exactly plus the SHARDS-sampled keys' sum / rate.
+//	                              latest store or hit, or read without a recorded outcome that names one; 0 if
+//	                              never seen). When unique_keys_exact is false: the heaviest 1024 keys exactly plus
+//	                              the SHARDS-sampled keys' sum / rate.
 //	key_size             Dist     Key sizes of keyed events.
-//	value_size           Dist     Value sizes of storage events (request value) and retrieval hits (response value).
+//	value_size           Dist     Value sizes of storage events (request value), retrieval hits (response value)
+//	                              and reads without a recorded outcome that name a value size (imported traces).
 //	ttl                  Dist     Exptime of storage events in seconds from the event, absolute Unix exptimes
 //	                              (> 30 days) converted; 0 means "never expires".
 //	ttl_expired          uint     Storage events whose exptime was already past (negative, or an absolute time
@@ -55,14 +55,18 @@ const SchemaVersion = 1
 //	                              upper bounds.
 //	top_keys_share       {top1, top10, top100, top1000}  Share of keyed events that went to the 1, 10, 100 and
 //	                              1000 most frequent keys.
-//	top_keys_exact       bool     False past Options.MaxKeys keys: then the 1024 keys heaviest at the overflow
-//	                              keep exact counts, and keys that became heavy later come from a Space-Saving
-//	                              sketch of 4096 counters (midpoint of its error interval).
+//	top_keys_exact       bool     False past Options.MaxKeys keys: then estimated (estimatePopularity, sketch.go)
+//	                              from the keys heaviest at the overflow (exact), keys a Space-Saving sketch of 4096
+//	                              counters knows to within 25%, and the SHARDS key sample, each key × 1/rate.
+//	top_keys_share_error_bound {top1, top10, top100, top1000}  0 when exact; else the bound on |estimate − exact
+//	                              share|: 3 standard errors plus the keys the sample may have missed and the
+//	                              sketch's intervals (sketch.go).
 //	zipf_alpha           float    Fitted Zipf exponent of key popularity (method on fitZipf; 0 if < 2 points).
+//	zipf_alpha_error_bound float  0 when exact; else the bound on |estimate − exact α|, in the same way.
 //	popularity           [{rank, count}]  Rank-frequency curve, log-binned (20 bins per decade, ≤ 200 points):
 //	                              rank is the bin's geometric mean rank, count the mean keyed events per key in it.
-//	                              Past MaxKeys, the head comes from the heavy keys above and the tail from the
-//	                              SHARDS sample (rank = hot keys + sample rank / rate).
+//	                              Past MaxKeys, the estimated curve above: all keys merged by count, a sampled key
+//	                              filling 1/rate ranks.
 //	rate_bucket_seconds  float    Width of one bucket of rate and hit_ratio_over_time (Options.RateBucket, doubled
 //	                              each time the series would exceed 1000 buckets).
 //	rate                 [{t, total, by_command}]  Events per bucket; t is the bucket start in seconds since
@@ -71,11 +75,22 @@ const SchemaVersion = 1
 //	hit_ratio_over_time  [{t, retrievals, hit_ratio}]  Per bucket with at least one retrieval.
 //	latency_us           {count, p50, p90, p99, p999, max}  Microseconds, over events with Event.Latency > 0;
 //	                              omitted when there are none. Within 0.8% (histogram buckets); max exact.
-//	mrc                  [{cache_bytes, miss_ratio}]  LRU miss-ratio curve by bytes over retrievals, ascending
-//	                              sizes; empty without retrievals. Model below.
+//	mrc                  [{cache_bytes | cache_objects, miss_ratio}]  LRU miss-ratio curve over the MRC's
+//	                              retrievals, ascending sizes (cache_bytes, or cache_objects when mrc_unit is
+//	                              objects); empty without retrievals. Model below.
+//	mrc_model            string   "recorded" or "fill_on_miss" (Options.MRCModel; by default fill_on_miss when the
+//	                              profile's first read has no recorded outcome, as in imported traces).
+//	mrc_unit             string   "bytes" or "objects".
+//	mrc_reads            uint     Retrievals the curve counts (the model's).
+//	mrc_largest_object   uint     Largest object simulated, in mrc_unit; default curve sizes are not below it.
 //	mrc_method           string   "exact", or "shards(rate=1/N)" when keys were sampled.
 //	mrc_error_bound      float    0 when exact; else the expected bound on the mean absolute error of miss_ratio
 //	                              (see shardsErrorBound).
+//	memcached            {factor, chunk_size, item_size_max, slab_chunk_max, slab_classes, segmented, model,
+//	                              method, retrievals, points}  Only with Options.Memcached.Sizes: memcached itself
+//	                              simulated at each memory limit (memcached.go); points are {memory_bytes,
+//	                              hit_ratio, miss_ratio, hits, misses, evictions, reclaimed, out_of_memory,
+//	                              too_large, pages, lru_miss_ratio}, the last only where mrc has the same size.
 //	truncated_blocks     uint     Filled by the caller from the profile reader.
 //	corrupt_blocks       uint     Filled by the caller from the profile reader.
 //
@@ -84,18 +99,25 @@ const SchemaVersion = 1
 // value, in the fixed layout (one bucket per value below 1024, 128 per power of two above) that Compare relies
 // on.
 //
-// MRC model. The simulated cache sits in front of a store of live objects: a key becomes live when a store
-// succeeds (status stored, none_expected, exists or unknown) or a retrieval hits, and stops being live on a
-// delete or md (unless it failed with an error). Every access to a live key (retrieval, store, NOT_STORED, touch,
-// incr, decr, ma) moves it to the most-recently-used end of one LRU order, with its object size: key size + the
-// latest value size (a store's value, append/prepend adding to it, or a hit's returned value). A cache of C bytes
-// holds the most recent keys whose sizes sum to at most C. A retrieval is a hit at size C iff its key is live and
-// its own size plus the sizes of the keys used since its previous access is ≤ C. A retrieval of a key that is not
-// live (never stored in the profile, or deleted) is a miss at every size, so the curve flattens at that cold-miss
-// ratio; a miss on a live key refills it, as the client's set after a miss would. Expiry is not modelled. On a
-// trace without deletes in which each key keeps one size this is exactly an evict-on-insert LRU cache (the tests
-// check it against one). A delete frees the key's bytes for every key behind it, so keys it had pushed out count
-// as cached again; a real cache would not bring them back.
+// MRC model. The simulated cache sits in front of a store of live objects. Model "recorded" follows the recorded
+// outcomes: retrievals are reads answered hit or miss; a key becomes live when a store succeeds (status stored,
+// none_expected, exists or unknown) or a retrieval hits, and stops being live on a delete or md (unless it failed
+// with an error). A retrieval of a key that is not live (never stored in the profile, or deleted) is a miss at
+// every size, so the curve flattens at that cold-miss ratio; a miss on a live key refills it, as the client's set
+// after a miss would. Model "fill_on_miss" is libCacheSim's, for traces without outcomes: every read (hit, miss
+// or unknown) is a retrieval and makes its key live, a miss filling the cache with the read's size (key size +
+// value size). In both, every access to a live key (retrieval, store, NOT_STORED, touch, incr, decr, ma) moves
+// it to the most-recently-used end of one LRU order, with its object size: key size + the latest value size (a
+// store's value, append/prepend adding to it, a hit's returned value, or a fill_on_miss read's); with mrc_unit
+// objects every object counts 1. A cache of C holds the most recent keys whose sizes sum to at most C, leaving
+// out objects larger than C, which an LRU cache does not admit. Expiry is not modelled.
+//
+// Requested sizes (Options.MRCSizes) are each simulated as exactly such an evict-on-insert LRU cache. Default
+// sizes are read off byte stack distances: a retrieval hits at C iff its key is live and its own size plus the
+// sizes of the keys used since its previous access is ≤ C. That is the same cache at every C no smaller than the
+// largest object (mrc_largest_object; below it, non-admission makes LRU no stack algorithm, so default sizes
+// start there) on a trace without deletes in which each key keeps one size; a delete frees the key's bytes for
+// every key behind it, so that keys it had pushed out count as cached again, which the simulated caches do not.
 type Summary struct {
 	SchemaVersion      int               `json:"schema_version"`
 	Events             uint64            `json:"events"`
@@ -123,15 +145,22 @@ type Summary struct {
 	TopNamespacesExact bool              `json:"top_namespaces_exact"`
 	TopKeysShare       TopShare          `json:"top_keys_share"`
 	TopKeysExact       bool              `json:"top_keys_exact"`
+	TopKeysBound       TopShare          `json:"top_keys_share_error_bound"`
 	ZipfAlpha          float64           `json:"zipf_alpha"`
+	ZipfAlphaBound     float64           `json:"zipf_alpha_error_bound"`
 	Popularity         []RankCount       `json:"popularity"`
 	RateBucketSeconds  float64           `json:"rate_bucket_seconds"`
 	Rate               []RatePoint       `json:"rate"`
 	HitRatioOverTime   []HitRatioPoint   `json:"hit_ratio_over_time"`
 	LatencyUs          *Latency          `json:"latency_us,omitempty"`
 	MRC                []MRCPoint        `json:"mrc"`
+	MRCModel           string            `json:"mrc_model"`
+	MRCUnit            string            `json:"mrc_unit"`
+	MRCReads           uint64            `json:"mrc_reads"`
+	MRCLargestObject   uint64            `json:"mrc_largest_object"`
 	MRCMethod          string            `json:"mrc_method"`
 	MRCErrorBound      float64           `json:"mrc_error_bound"`
+	Memcached          *MemcachedSummary `json:"memcached,omitempty"`
 	TruncatedBlocks    uint64            `json:"truncated_blocks"`
 	CorruptBlocks      uint64            `json:"corrupt_blocks"`
 }
@@ -193,10 +222,23 @@ type Latency struct {
 	Max   float64 `json:"max"`
 }
 
-// MRCPoint is one point of the miss-ratio curve.
+// MRCPoint is one point of the miss-ratio curve: the cache size is in CacheBytes or, when the summary's
+// mrc_unit is objects, in CacheObjects.
 type MRCPoint struct {
-	CacheBytes uint64  `json:"cache_bytes"`
-	MissRatio  float64 `json:"miss_ratio"`
+	CacheBytes   uint64  `json:"cache_bytes,omitempty"`
+	CacheObjects uint64  `json:"cache_objects,omitempty"`
+	MissRatio    float64 `json:"miss_ratio"`
+}
+
+// Size returns the point's cache size in its unit.
+func (p MRCPoint) Size() uint64 { return p.CacheBytes + p.CacheObjects }
+
+// mrcPoint is a point of a curve in unit.
+func mrcPoint(unit string, size uint64, missRatio float64) MRCPoint {
+	if unit == UnitObjects {
+		return MRCPoint{CacheObjects: size, MissRatio: missRatio}
+	}
+	return MRCPoint{CacheBytes: size, MissRatio: missRatio}
 }
 
 // Summary derives the figures from everything added so far. It does not change the Analyzer: Add may go on and
@@ -259,6 +301,9 @@ func (a *Analyzer) Summary() *Summary {
 		}
 	}
 	a.summarizeMRC(s)
+	if a.mc != nil {
+		s.Memcached = a.mc.summary(a.mrcReads, s.MRCModel, s.MRC, s.MRCUnit)
+	}
 	return s
 }
 
@@ -267,78 +312,32 @@ func (a *Analyzer) summarizeKeys(s *Summary) {
 	st := a.stack
 	s.UniqueKeysExact, s.TopKeysExact = a.exact, a.exact
 	s.WorkingSetBytes = st.wsHot + st.ws<<st.shift
-	counts := make([]uint64, 0, st.keys.n) // of every tracked key when exact, of the sampled ones otherwise
-	for _, e := range st.keys.slots {
-		if e.hash != 0 && !e.hot() {
-			counts = append(counts, e.events())
-		}
-	}
-	slices.SortFunc(counts, func(x, y uint64) int { return cmp.Compare(y, x) })
-	var points []rankedCount
-	var top []uint64 // counts of the heaviest keys, descending
-	if a.exact {
-		s.UniqueKeys = uint64(st.keys.n)
-		top = counts
-		points = make([]rankedCount, len(counts))
-		for i, c := range counts {
-			points[i] = rankedCount{rank: float64(i + 1), count: c}
-		}
-	} else {
+	if !a.exact {
 		s.UniqueKeys = a.uniq.estimate()
-		// The heaviest keys: hot keys (the heaviest when the table overflowed) have exact counts in the table;
-		// keys that became heavy later come from Space-Saving, whose counts are at most err too high (the
-		// midpoint is used). Every key with more events than the sketch's smallest count is in one or the other.
-		threshold := a.heavy.minCount()
-		heavy := []uint64{}
-		for _, e := range st.keys.slots {
-			if e.hash != 0 && e.hot() {
-				heavy = append(heavy, e.events())
-			}
-		}
-		for _, it := range a.heavy.items {
-			if e := st.keys.find(it.id); e == nil || !e.hot() {
-				heavy = append(heavy, it.count-it.err/2)
-			}
-		}
-		slices.SortFunc(heavy, func(x, y uint64) int { return cmp.Compare(y, x) })
-		top = heavy
-		for i, c := range heavy {
-			if c <= threshold {
-				break
-			}
-			points = append(points, rankedCount{rank: float64(i + 1), count: c})
-		}
-		head := len(points)
-		// The sample gives the tail: the j-th heaviest sampled key ranks about j/R below the hot keys.
-		rate := math.Ldexp(1, -int(st.shift))
-		for j, c := range counts {
-			if c > threshold {
-				continue
-			}
-			r := float64(st.hotN) + (float64(j)+0.5)/rate + 0.5
-			if r <= float64(head) {
-				continue
-			}
-			points = append(points, rankedCount{rank: r, count: c})
+		est := estimatePopularity(st, a.heavy, a.keyed)
+		s.setPopularity(est.popFigures)
+		b := est.shareBound
+		s.TopKeysBound = TopShare{Top1: b[0], Top10: b[1], Top100: b[2], Top1000: b[3]}
+		s.ZipfAlphaBound = est.alphaBound
+		return
+	}
+	s.UniqueKeys = uint64(st.keys.n)
+	items := make([]popItem, 0, st.keys.n)
+	for _, e := range st.keys.slots {
+		if e.hash != 0 {
+			c := e.events()
+			items = append(items, popItem{count: c, lo: c, hi: c, weight: 1, group: -1})
 		}
 	}
-	var cum uint64
-	shares := [4]*float64{&s.TopKeysShare.Top1, &s.TopKeysShare.Top10, &s.TopKeysShare.Top100,
-		&s.TopKeysShare.Top1000}
-	next := 0
-	for i := range 1000 {
-		if i < len(top) {
-			cum += top[i]
-		}
-		if n := i + 1; n == 1 || n == 10 || n == 100 || n == 1000 {
-			if a.keyed > 0 {
-				*shares[next] = min(1, float64(cum)/float64(a.keyed))
-			}
-			next++
-		}
-	}
-	s.Popularity = logBin(points)
-	s.ZipfAlpha = fitZipf(s.Popularity)
+	sortByCount(items)
+	s.setPopularity(figuresOf(items, a.keyed))
+}
+
+// setPopularity fills top_keys_share, popularity and zipf_alpha.
+func (s *Summary) setPopularity(f popFigures) {
+	s.TopKeysShare = TopShare{Top1: f.shares[0], Top10: f.shares[1], Top100: f.shares[2], Top1000: f.shares[3]}
+	s.Popularity = f.pop
+	s.ZipfAlpha = f.alpha
 }
 
 // summarizeNamespaces fills top_namespaces from the namespace sketch.
@@ -380,12 +379,22 @@ func (a *Analyzer) summarizeRate(s *Summary) {
 func (a *Analyzer) summarizeMRC(s *Summary) {
 	st := a.stack
 	s.MRC = []MRCPoint{}
+	s.MRCModel = ModelRecorded
+	if a.model == modelFillOnMiss {
+		s.MRCModel = ModelFillOnMiss
+	}
+	s.MRCUnit = UnitBytes
+	if st.objects {
+		s.MRCUnit = UnitObjects
+	}
+	s.MRCReads = a.mrcReads
+	s.MRCLargestObject = uint64(st.maxSize)
 	s.MRCMethod = "exact"
 	if st.shift > 0 {
 		s.MRCMethod = "shards(rate=1/" + strconv.FormatUint(1<<st.shift, 10) + ")"
 		s.MRCErrorBound = shardsErrorBound(st.keys.n - st.hotN)
 	}
-	n := a.hits + a.misses
+	n := a.mrcReads
 	if n == 0 {
 		return
 	}
@@ -399,23 +408,24 @@ func (a *Analyzer) summarizeMRC(s *Summary) {
 		misses := float64(st.hot.weight-hotHits) + float64(st.sampled.weight-sampledHits)*scale
 		return min(1, max(0, misses/float64(n)))
 	}
-	if st.sizes != nil {
-		var hotHits, sampledHits uint64
-		for i, c := range st.sizes {
-			hotHits += st.hot.hitsAt[i]
-			sampledHits += st.sampled.hitsAt[i]
-			s.MRC = append(s.MRC, MRCPoint{CacheBytes: c, MissRatio: ratio(hotHits, sampledHits)})
+	if st.sims != nil {
+		for i, c := range st.sims {
+			s.MRC = append(s.MRC, mrcPoint(s.MRCUnit, c.capacity, ratio(st.hot.hitsAt[i], st.sampled.hitsAt[i])))
 		}
 		return
 	}
-	for _, c := range defaultMRCSizes(st, s.WorkingSetBytes) {
-		s.MRC = append(s.MRC, MRCPoint{CacheBytes: c, MissRatio: ratio(st.hot.hitWeight(c), st.sampled.hitWeight(c))})
+	ws := s.WorkingSetBytes
+	if st.objects {
+		ws = s.UniqueKeys
+	}
+	for _, c := range defaultMRCSizes(st, ws) {
+		s.MRC = append(s.MRC, mrcPoint(s.MRCUnit, c, ratio(st.hot.hitWeight(c), st.sampled.hitWeight(c))))
 	}
 }
 
 // defaultMRCSizes picks DefaultMRCPoints sizes log-spaced from the smallest stack distance (but spanning 10 to 20
-// powers of two) up to the largest, where the curve has reached its floor. Each is a histogram bucket bound, at
-// which the curve is exact.
+// powers of two, and no smaller than the largest object) up to the largest, where the curve has reached its
+// floor. Each is a histogram bucket bound, at which the curve is exact.
 func defaultMRCSizes(st *lruStack, workingSet uint64) []uint64 {
 	lowest, highest := -1, -1
 	for i := range histBuckets {
@@ -431,8 +441,15 @@ func defaultMRCSizes(st *lruStack, workingSet uint64) []uint64 {
 	if highest >= 0 {
 		hi, lo = bucketLE(highest), bucketLE(lowest)
 	}
-	hi = max(hi, 1024)
+	unit := uint64(1024)
+	if st.objects {
+		unit = 1
+	}
+	hi = max(hi, unit)
 	lo = max(1, min(max(lo, hi>>20), hi>>10))
+	// Below the largest object an LRU cache does not admit everything the stack distances count.
+	lo = max(lo, bucketLE(bucketOf(uint64(st.maxSize))))
+	hi = max(hi, lo)
 	sizes := make([]uint64, 0, DefaultMRCPoints)
 	step := math.Log(float64(hi)/float64(lo)) / float64(DefaultMRCPoints-1)
 	for i := range DefaultMRCPoints {

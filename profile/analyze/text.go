@@ -67,7 +67,11 @@ func (s *Summary) WriteText(w io.Writer) error {
 	t.printf("  connections     %d (%s)\n", s.Connections, exact(s.ConnectionsExact))
 	t.printf("  unique keys     %d (%s)\n", s.UniqueKeys, exact(s.UniqueKeysExact))
 	t.printf("  working set     %s\n", humanBytes(s.WorkingSetBytes))
-	t.printf("  hit ratio       %.2f%% (%d hits, %d misses)\n", 100*s.HitRatio, s.Hits, s.Misses)
+	if s.Hits+s.Misses == 0 {
+		t.printf("  hit ratio       n/a (no retrievals answered hit or miss)\n")
+	} else {
+		t.printf("  hit ratio       %.2f%% (%d hits, %d misses)\n", 100*s.HitRatio, s.Hits, s.Misses)
+	}
 	if s.MultiKeyGets > 0 {
 		t.printf("  multi-key gets  %d, with %d keys (%.1f per get)\n", s.MultiKeyGets, s.MultiKeyGetKeys,
 			float64(s.MultiKeyGetKeys)/float64(s.MultiKeyGets))
@@ -100,10 +104,17 @@ func (s *Summary) WriteText(w io.Writer) error {
 	}
 
 	t.printf("\nPopularity (%s)\n", exact(s.TopKeysExact))
-	t.printf("  zipf alpha      %.3f\n", s.ZipfAlpha)
-	ts := s.TopKeysShare
-	t.printf("  top keys share  1: %.2f%%  10: %.2f%%  100: %.2f%%  1000: %.2f%%\n", 100*ts.Top1, 100*ts.Top10,
-		100*ts.Top100, 100*ts.Top1000)
+	ts, tb := s.TopKeysShare, s.TopKeysBound
+	if s.TopKeysExact {
+		t.printf("  zipf alpha      %.3f\n", s.ZipfAlpha)
+		t.printf("  top keys share  1: %.2f%%  10: %.2f%%  100: %.2f%%  1000: %.2f%%\n", 100*ts.Top1, 100*ts.Top10,
+			100*ts.Top100, 100*ts.Top1000)
+	} else {
+		t.printf("  zipf alpha      %.3f ± %.3f\n", s.ZipfAlpha, s.ZipfAlphaBound)
+		t.printf("  top keys share  1: %.2f%% ± %.2f  10: %.2f%% ± %.2f  100: %.2f%% ± %.2f  1000: %.2f%% ± %.2f\n",
+			100*ts.Top1, 100*tb.Top1, 100*ts.Top10, 100*tb.Top10, 100*ts.Top100, 100*tb.Top100, 100*ts.Top1000,
+			100*tb.Top1000)
+	}
 
 	t.printf("\nNamespaces (%s)\n", exact(s.TopNamespacesExact))
 	if len(s.TopNamespaces) == 0 {
@@ -143,7 +154,8 @@ func (s *Summary) WriteText(w io.Writer) error {
 			l.P999, l.Max, l.Count)
 	}
 
-	t.printf("\nLRU miss-ratio curve by bytes (%s", s.MRCMethod)
+	unit := cmp.Or(s.MRCUnit, UnitBytes)
+	t.printf("\nLRU miss-ratio curve by %s (model %s, %s", unit, cmp.Or(s.MRCModel, ModelRecorded), s.MRCMethod)
 	if s.MRCErrorBound > 0 {
 		t.printf(", mean abs error ≲ %.3f", s.MRCErrorBound)
 	}
@@ -151,14 +163,63 @@ func (s *Summary) WriteText(w io.Writer) error {
 	if len(s.MRC) == 0 {
 		t.printf("  no retrievals\n")
 	} else {
+		t.printf("  %d retrievals", s.MRCReads)
+		if s.MRCLargestObject > 1 {
+			t.printf("; largest object %s (default sizes start there; smaller caches: --mrc-sizes)",
+				humanBytes(s.MRCLargestObject))
+		}
+		t.printf("\n")
 		tw = t.table()
 		fmt.Fprintf(tw, "  cache\tmiss ratio\t\n")
 		for _, p := range s.MRC {
-			fmt.Fprintf(tw, "  %s\t%.4f\t\n", humanBytes(p.CacheBytes), p.MissRatio)
+			size := humanBytes(p.CacheBytes)
+			if unit == UnitObjects {
+				size = fmt.Sprintf("%d objects", p.CacheObjects)
+			}
+			fmt.Fprintf(tw, "  %s\t%.4f\t\n", size, p.MissRatio)
 		}
 		t.flush(tw)
 	}
+	if s.Memcached != nil {
+		t.memcached(s.Memcached)
+	}
 	return t.err
+}
+
+// memcached prints the memcached model's predictions, with the LRU curve's hit ratio at the same sizes.
+func (t *textWriter) memcached(m *MemcachedSummary) {
+	lru := "segmented LRU"
+	if !m.Segmented {
+		lru = "flat LRU, -o no_lru_maintainer"
+	}
+	t.printf("\nmemcached model (%s; -f %g -n %d -I %s: %d slab classes; model %s, %s)\n", lru, m.Factor,
+		m.ChunkSize, humanBytes(uint64(m.ItemSizeMax)), m.SlabClasses, m.Model, m.Method)
+	t.printf("  %d retrievals\n", m.Retrievals)
+	tw := t.table()
+	fmt.Fprintf(tw, "  memory (-m)\thit ratio\tmisses\tevictions\tfailed stores\tpages\tLRU hit ratio\t\n")
+	missing := false
+	for _, p := range m.Points {
+		lruHit := "-"
+		if p.LRUMissRatio != nil {
+			lruHit = fmt.Sprintf("%.2f%%", 100*(1-*p.LRUMissRatio))
+		} else {
+			missing = true
+		}
+		fmt.Fprintf(tw, "  %s\t%.2f%%\t%d\t%d\t%d\t%d\t%s\t\n", humanBytes(p.MemoryBytes), 100*p.HitRatio, p.Misses,
+			p.Evictions, p.OutOfMemory+p.TooLarge, p.Pages, lruHit)
+	}
+	t.flush(tw)
+	if missing {
+		t.printf("  (LRU hit ratio at the same sizes: pass them to --mrc-sizes too)\n")
+	}
+}
+
+// na formats x with format, or "n/a" when it is not available.
+func na(format string, x float64) string {
+	if NA(x) {
+		return "n/a"
+	}
+	return fmt.Sprintf(format, x)
 }
 
 // WriteText writes a readable side-by-side report of c to w and returns the first write error.
@@ -169,17 +230,24 @@ func (c *Comparison) WriteText(w io.Writer) error {
 	fmt.Fprintf(tw, "  events\t%d\t%d\t\t\n", c.A.Events, c.B.Events)
 	fmt.Fprintf(tw, "  unique keys\t%d\t%d\t\t\n", c.A.UniqueKeys, c.B.UniqueKeys)
 	fmt.Fprintf(tw, "  working set\t%s\t%s\t\t\n", humanBytes(c.A.WorkingSetBytes), humanBytes(c.B.WorkingSetBytes))
-	fmt.Fprintf(tw, "  command mix\t\t\tL1 %.4f\t\n", c.CommandMixL1)
-	fmt.Fprintf(tw, "  key size p50\t%d\t%d\tKS %.4f\t\n", c.A.KeySize.P50, c.B.KeySize.P50, c.KeySizeKS)
-	fmt.Fprintf(tw, "  value size p50\t%d\t%d\tKS %.4f\t\n", c.A.ValueSize.P50, c.B.ValueSize.P50, c.ValueSizeKS)
-	fmt.Fprintf(tw, "  hit ratio\t%.4f\t%.4f\tΔ %+.4f\t\n", c.A.HitRatio, c.B.HitRatio, c.HitRatioDelta)
+	fmt.Fprintf(tw, "  command mix\t\t\tL1 %s\t\n", na("%.4f", c.CommandMixL1))
+	fmt.Fprintf(tw, "  key size p50\t%d\t%d\tKS %s\t\n", c.A.KeySize.P50, c.B.KeySize.P50, na("%.4f", c.KeySizeKS))
+	fmt.Fprintf(tw, "  value size p50\t%d\t%d\tKS %s\t\n", c.A.ValueSize.P50, c.B.ValueSize.P50,
+		na("%.4f", c.ValueSizeKS))
+	fmt.Fprintf(tw, "  hit ratio\t%s\t%s\tΔ %s\t\n", na("%.4f", c.A.HitRatio), na("%.4f", c.B.HitRatio),
+		na("%+.4f", c.HitRatioDelta))
 	if c.A.MultiKeyGets+c.B.MultiKeyGets > 0 {
 		fmt.Fprintf(tw, "  multi-key gets (keys)\t%d (%d)\t%d (%d)\t\t\n", c.A.MultiKeyGets, c.A.MultiKeyGetKeys,
 			c.B.MultiKeyGets, c.B.MultiKeyGetKeys)
 	}
-	fmt.Fprintf(tw, "  zipf alpha\t%.3f\t%.3f\tΔ %+.3f\t\n", c.A.ZipfAlpha, c.B.ZipfAlpha, c.ZipfAlphaDelta)
-	fmt.Fprintf(tw, "  miss-ratio curve\t%s\t%s\tMAE %.4f\t\n", c.A.MRCMethod, c.B.MRCMethod, c.MRCMAE)
+	fmt.Fprintf(tw, "  zipf alpha\t%s\t%s\tΔ %s\t\n", na("%.3f", c.A.ZipfAlpha), na("%.3f", c.B.ZipfAlpha),
+		na("%+.3f", c.ZipfAlphaDelta))
+	fmt.Fprintf(tw, "  miss-ratio curve\t%s %s\t%s %s\tMAE %s\t\n", c.A.MRCModel, c.A.MRCMethod, c.B.MRCModel,
+		c.B.MRCMethod, na("%.4f", c.MRCMAE))
 	t.flush(tw)
+	for _, w := range c.Warnings {
+		t.printf("  note: %s\n", w)
+	}
 
 	t.printf("\nCommand mix (share of events)\n")
 	names := slices.Collect(maps.Keys(c.A.CommandMix))

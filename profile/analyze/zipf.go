@@ -4,12 +4,6 @@ package analyze
 
 import "math"
 
-// rankedCount is one key's count at its (possibly estimated) popularity rank.
-type rankedCount struct {
-	rank  float64
-	count uint64
-}
-
 const (
 	binsPerDecade = 20
 	maxPopularity = 200
@@ -18,36 +12,67 @@ const (
 	zipfMinCount = 10
 )
 
-// logBin groups points (ascending rank) into logarithmic rank bins, binsPerDecade per decade (coarser when that
-// would exceed maxPopularity bins). Each bin becomes one point: the geometric mean of its ranks and the mean of
-// its counts, so every decade of ranks weighs the same in the fit however many keys it holds.
-func logBin(points []rankedCount) []RankCount {
+// logBin groups a rank-frequency curve (items by count, descending, each weight keys at the next ranks) into
+// logarithmic rank bins, binsPerDecade per decade (coarser when that would exceed maxPopularity bins). Each bin
+// becomes one point: the geometric mean of its ranks and the mean count of its keys, so every decade of ranks
+// weighs the same in the fit however many keys it holds. An item spanning several bins (a sampled key standing for
+// 1/R keys) is split among them.
+func logBin(items []popItem) []RankCount {
 	out := []RankCount{}
-	if len(points) == 0 {
+	var total uint64
+	for _, it := range items {
+		total += it.weight
+	}
+	if total == 0 {
 		return out
 	}
 	width := math.Ln10 / binsPerDecade
-	if last := math.Log(points[len(points)-1].rank); last/width > maxPopularity-1 {
+	if last := math.Log(float64(total)); last/width > maxPopularity-1 {
 		width = last / (maxPopularity - 1)
 	}
-	bin, n := -1, 0
-	var sumLog, sumCount float64
+	binOf := func(r uint64) int { return int(math.Log(float64(r))/width + 1e-9) }
+	bin := -1
+	var n, sumLog, sumCount float64
 	flush := func() {
 		if n > 0 {
-			out = append(out, RankCount{Rank: math.Exp(sumLog / float64(n)), Count: sumCount / float64(n)})
+			out = append(out, RankCount{Rank: math.Exp(sumLog / n), Count: sumCount / n})
 		}
 		n, sumLog, sumCount = 0, 0, 0
 	}
-	for _, p := range points {
-		l := math.Log(p.rank)
-		b := int(l/width + 1e-9)
-		if b != bin {
-			flush()
-			bin = b
+	var rank uint64 // ranks taken so far
+	for _, it := range items {
+		end := rank + it.weight
+		for lo := rank + 1; lo <= end; {
+			b := binOf(lo)
+			hi := lo
+			if end > lo {
+				// The last rank of bin b, from the bin's upper edge, corrected for rounding.
+				hi = min(end, max(lo, uint64(math.Exp(float64(b+1)*width))))
+				for hi > lo && binOf(hi) > b {
+					hi--
+				}
+				for hi < end && binOf(hi+1) == b {
+					hi++
+				}
+			}
+			if b != bin {
+				flush()
+				bin = b
+			}
+			k := float64(hi - lo + 1)
+			n += k
+			sumCount += k * float64(it.count)
+			if hi == lo {
+				sumLog += math.Log(float64(lo))
+			} else {
+				// Σ ln r for r in lo..hi.
+				lgHi, _ := math.Lgamma(float64(hi) + 1)
+				lgLo, _ := math.Lgamma(float64(lo))
+				sumLog += lgHi - lgLo
+			}
+			lo = hi + 1
 		}
-		n++
-		sumLog += l
-		sumCount += float64(p.count)
+		rank = end
 	}
 	flush()
 	return out

@@ -4,6 +4,7 @@ package report
 import (
 	"fmt"
 	"html/template"
+	"math"
 	"sort"
 	"strings"
 
@@ -11,13 +12,24 @@ import (
 )
 
 var funcs = template.FuncMap{
-	"pct":   func(v float64) string { return fmt.Sprintf("%.2f%%", 100*v) },
-	"f3":    func(v float64) string { return fmt.Sprintf("%.3f", v) },
+	"pct": func(v float64) string { return fmt.Sprintf("%.2f%%", 100*v) },
+	"f3": func(v float64) string {
+		if math.IsNaN(v) {
+			return "n/a"
+		}
+		return fmt.Sprintf("%.3f", v)
+	},
 	"f2":    func(v float64) string { return fmt.Sprintf("%.2f", v) },
 	"bytes": humanBytes,
 	"num":   func(v uint64) string { return groupDigits(v) },
 	"mix":   mixRows,
-	"stat":  statusRows,
+	"hitpct": func(missRatio *float64) string {
+		if missRatio == nil {
+			return "–"
+		}
+		return fmt.Sprintf("%.2f%%", 100*(1-*missRatio))
+	},
+	"stat": statusRows,
 }
 
 func humanBytes(v uint64) string {
@@ -102,6 +114,7 @@ footer{margin-top:30px;font-size:12px;color:#57606a}
 <tr><td>Zipf α delta</td><td>{{f3 .ZipfAlphaDelta}}</td><td>second − first</td></tr>
 <tr><td>MRC mean abs. error</td><td>{{f3 .MRCMAE}}</td><td>over all cache sizes</td></tr>
 </table>
+{{range .Warnings}}<p class="warn">{{.}}</p>{{end}}
 {{end}}
 <div class="cards">
 {{range .Profiles}}{{$s := .S}}
@@ -112,7 +125,7 @@ footer{margin-top:30px;font-size:12px;color:#57606a}
 <tr><td>events</td><td>{{num $s.Events}}</td></tr>
 <tr><td>duration</td><td>{{f2 $s.DurationSeconds}} s</td></tr>
 <tr><td>connections</td><td>{{num $s.Connections}}</td></tr>
-<tr><td>hit ratio (retrievals)</td><td>{{pct $s.HitRatio}}</td></tr>
+<tr><td>hit ratio (retrievals)</td><td>{{if or $s.Hits $s.Misses}}{{pct $s.HitRatio}}{{else}}n/a (no outcomes recorded){{end}}</td></tr>
 {{if $s.MultiKeyGets}}<tr><td>multi-key gets (keys)</td><td>{{num $s.MultiKeyGets}} ({{num $s.MultiKeyGetKeys}})</td></tr>{{end}}
 <tr><td>unique keys</td><td>{{num $s.UniqueKeys}}{{if not $s.UniqueKeysExact}} (est.){{end}}</td></tr>
 <tr><td>working set</td><td>{{bytes $s.WorkingSetBytes}}</td></tr>
@@ -131,6 +144,9 @@ footer{margin-top:30px;font-size:12px;color:#57606a}
 <table><tr><th>status</th><th>events</th><th>share</th></tr>
 {{range stat $s}}<tr><td>{{.Name}}</td><td>{{num .Count}}</td><td>{{pct .Share}}</td></tr>{{end}}
 </table>
+{{with $s.Memcached}}<table><tr><th>memcached model{{if not .Segmented}} (flat LRU){{end}}</th><th>hit ratio</th><th>misses</th><th>evictions</th><th>LRU hit ratio</th></tr>
+{{range .Points}}<tr><td>-m {{bytes .MemoryBytes}}</td><td>{{pct .HitRatio}}</td><td>{{num .Misses}}</td><td>{{num .Evictions}}</td><td>{{hitpct .LRUMissRatio}}</td></tr>{{end}}
+</table>{{end}}
 </div>
 {{end}}
 </div>

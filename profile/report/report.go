@@ -66,6 +66,7 @@ type series struct {
 	name  string
 	color string
 	dash  bool
+	marks bool // a circle at every point, however many
 	x, y  []float64
 }
 
@@ -164,16 +165,43 @@ func charts(in []Input) []chart {
 		for i, x := range in {
 			var xs, ys []float64
 			for _, p := range x.Summary.MRC {
-				if p.CacheBytes > 0 {
-					xs, ys = append(xs, float64(p.CacheBytes)), append(ys, p.MissRatio)
+				if p.Size() > 0 {
+					xs, ys = append(xs, float64(p.Size())), append(ys, p.MissRatio)
 				}
 			}
 			if len(xs) > 0 {
-				ss = append(ss, series{name: x.Label + " (" + x.Summary.MRCMethod + ")", color: colors[i], x: xs, y: ys})
+				ss = append(ss, series{name: x.Label + " (" + x.Summary.MRCModel + ", " + x.Summary.MRCMethod + ")",
+					color: colors[i], x: xs, y: ys})
 			}
 		}
-		out = append(out, chart{Title: "LRU miss-ratio curve", Note: "miss ratio of retrievals an LRU cache of this size would have",
-			SVG: plot(ss, axis{label: "cache bytes", log: true}, axis{label: "miss ratio", min: 0, max: 1, fixed: true}, true)})
+		// Both curves share the axis; compare refuses curves in different units, and so does this chart.
+		label := "cache bytes"
+		if in[0].Summary.MRCUnit == analyze.UnitObjects {
+			label = "cache objects"
+		}
+		for _, x := range in[1:] {
+			if x.Summary.MRCUnit != in[0].Summary.MRCUnit {
+				ss = ss[:min(len(ss), 1)]
+			}
+		}
+		note := "miss ratio of retrievals an LRU cache of this size would have"
+		// The memcached model's predictions, at its memory limits (bytes), next to the LRU curve.
+		for i, x := range in {
+			m := x.Summary.Memcached
+			if m == nil || len(m.Points) == 0 || label != "cache bytes" {
+				continue
+			}
+			var xs, ys []float64
+			for _, p := range m.Points {
+				xs, ys = append(xs, float64(p.MemoryBytes)), append(ys, p.MissRatio)
+			}
+			ss = append(ss, series{name: x.Label + " memcached -m (predicted)", color: shade(colors[i], 2), marks: true,
+				x: xs, y: ys})
+			note = "miss ratio of retrievals an LRU cache of this size would have; points: memcached with this " +
+				"memory limit (-m), as the memcached model predicts it"
+		}
+		out = append(out, chart{Title: "LRU miss-ratio curve", Note: note,
+			SVG: plot(ss, axis{label: label, log: true}, axis{label: "miss ratio", min: 0, max: 1, fixed: true}, true)})
 	}
 	// Latency percentiles.
 	{
@@ -245,9 +273,18 @@ type axis struct {
 	label    string
 	log      bool
 	min, max float64
-	fixed    bool      // use min/max as given
-	ticks    []float64 // explicit ticks
-	cat      bool      // categorical: ticks evenly spaced
+	fixed    bool                 // use min/max as given
+	ticks    []float64            // explicit ticks
+	cat      bool                 // categorical: ticks evenly spaced
+	tickFmt  func(float64) string // tick labels; fmtNum when nil
+}
+
+// tickLabel is the label of tick v on a.
+func (a axis) tickLabel(v float64) string {
+	if a.tickFmt != nil {
+		return a.tickFmt(v)
+	}
+	return fmtNum(v)
 }
 
 const (
@@ -305,12 +342,12 @@ func plot(ss []series, ax, ay axis, step bool) template.HTML {
 	for _, t := range ticks(xmin, xmax, ax) {
 		x := px(t)
 		fmt.Fprintf(&b, `<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" class="grid"/>`, x, padT, x, chartH-padB)
-		fmt.Fprintf(&b, `<text x="%.1f" y="%d" class="tick" text-anchor="middle">%s</text>`, x, chartH-padB+16, template.HTMLEscapeString(fmtNum(t)))
+		fmt.Fprintf(&b, `<text x="%.1f" y="%d" class="tick" text-anchor="middle">%s</text>`, x, chartH-padB+16, template.HTMLEscapeString(ax.tickLabel(t)))
 	}
 	for _, t := range ticks(ymin, ymax, ay) {
 		y := py(t)
 		fmt.Fprintf(&b, `<line x1="%d" y1="%.1f" x2="%d" y2="%.1f" class="grid"/>`, padL, y, chartW-padR, y)
-		fmt.Fprintf(&b, `<text x="%d" y="%.1f" class="tick" text-anchor="end">%s</text>`, padL-6, y+4, template.HTMLEscapeString(fmtNum(t)))
+		fmt.Fprintf(&b, `<text x="%d" y="%.1f" class="tick" text-anchor="end">%s</text>`, padL-6, y+4, template.HTMLEscapeString(ay.tickLabel(t)))
 	}
 	fmt.Fprintf(&b, `<text x="%d" y="%d" class="label" text-anchor="middle">%s</text>`, (chartW+padL)/2, chartH-8, template.HTMLEscapeString(ax.label))
 	fmt.Fprintf(&b, `<text x="14" y="%d" class="label" text-anchor="middle" transform="rotate(-90 14 %d)">%s</text>`,
@@ -333,7 +370,7 @@ func plot(ss []series, ax, ay axis, step bool) template.HTML {
 			dash = ` stroke-dasharray="6 4"`
 		}
 		fmt.Fprintf(&b, `<polyline points="%s" fill="none" stroke="%s" stroke-width="2"%s/>`, strings.TrimSpace(pts.String()), s.color, dash)
-		if len(s.x) <= 8 && !s.dash {
+		if (len(s.x) <= 8 && !s.dash) || s.marks {
 			for i := range s.x {
 				if (ax.log && s.x[i] <= 0) || (ay.log && s.y[i] <= 0) {
 					continue
