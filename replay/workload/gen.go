@@ -39,6 +39,9 @@ type inst struct {
 	keySize    uint16
 	ns         uint64 // namespace hash, 0 for none
 	valueSize  uint32
+	seq        []byte       // the template's command sequence
+	ref        uint32       // references emitted, attached ones included
+	sizes      []SizeChange // the template's value-size changes still to come
 	flags      uint32
 	state      uint8
 	live       bool
@@ -57,6 +60,7 @@ type Generator struct {
 	pos     int
 	active  instHeap
 	emitted uint64
+	follow  int32 // instance whose attached fill (symAttached) goes next, or -1
 
 	// seq holds low-discrepancy sequences for the choices whose shares must come out right in short runs: the
 	// command after each key state (stFirst: a key's first command), keyless commands, whether an event is
@@ -84,6 +88,7 @@ func (m *Model) Generator(opts GenOptions) *Generator {
 		g.seq[i] = goldenSeq(g.r.Float64())
 	}
 	g.active.g = g
+	g.follow = -1
 	g.buildEpoch()
 	return g
 }
@@ -108,6 +113,12 @@ func (g *Generator) Next(ev *profile.Event) bool {
 	}
 	*ev = profile.Event{Time: g.m.StartNs + int64(float64(g.emitted)*g.gap), Upstream: -1}
 	g.emitted++
+	if i := g.follow; i >= 0 {
+		g.follow = -1
+		g.emit(&g.insts[i], ev)
+		g.attach(i)
+		return true
+	}
 	if g.keylessP > 0 && g.seq[numCats*numStates+1].next() < g.keylessP && g.m.KeylessKinds.Len() > 0 {
 		k := g.m.Kinds[g.m.KeylessKinds.Quantile(g.seq[numCats*numStates].next())]
 		ev.Proto, ev.Cmd, ev.Quiet, ev.Noreply = k.Proto, k.Cmd, k.Quiet, k.Noreply
@@ -122,10 +133,18 @@ func (g *Generator) Next(ev *profile.Event) bool {
 		i, ok := g.nextRef()
 		if ok {
 			g.emit(&g.insts[i], ev)
+			g.attach(i)
 			return true
 		}
 		g.epoch++
 		g.buildEpoch()
+	}
+}
+
+// attach makes instance i's next reference go next when its sequence marks it an attached fill.
+func (g *Generator) attach(i int32) {
+	if in := &g.insts[i]; int(in.ref) < len(in.seq) && in.seq[in.ref]&symAttached != 0 {
+		g.follow = i
 	}
 }
 
@@ -240,8 +259,19 @@ func (g *Generator) emit(in *inst, ev *profile.Event) {
 	// replacement. The instance was already advanced past this reference, so in.left does not count it.
 	left := uint64(in.left) + 1
 	others := left - min(left, uint64(in.reads)+uint64(in.writes))
+	idx := uint64(in.ref) // this reference's index among the key's
+	in.ref++
+	for len(in.sizes) > 0 && uint64(in.sizes[0].At) <= idx {
+		in.valueSize, in.sizes = in.sizes[0].Size, in.sizes[1:]
+	}
+	sym := -1
+	if idx < uint64(len(in.seq)) {
+		sym = int(in.seq[idx] &^ symAttached)
+	}
 	cat := catOther
 	switch x := g.r.Uint64n(left); {
+	case sym >= 0:
+		cat = symCat(sym)
 	case x < uint64(in.reads):
 		cat = catRead
 	case x < uint64(in.reads)+uint64(in.writes):
@@ -255,6 +285,15 @@ func (g *Generator) emit(in *inst, ev *profile.Event) {
 	choices := func(cat int) *Discrete {
 		if d := m.Next[state][cat]; !first && d.Len() > 0 {
 			return d
+		}
+		if d := m.First[cat]; d.Len() > 0 || sym < 0 {
+			return d
+		}
+		// The key's sequence names this category where the profile never showed it: any state's kinds.
+		for s := range numStates {
+			if d := m.Next[s][cat]; d.Len() > 0 {
+				return d
+			}
 		}
 		return m.First[cat]
 	}
@@ -298,7 +337,15 @@ func (g *Generator) emit(in *inst, ev *profile.Event) {
 	if t := m.TTL[ki]; t != nil && t.Len() > 0 {
 		ev.TTL = int64(t.Sample(g.r))
 	}
-	st := g.status(in, k.Cmd)
+	var st mcproto.Status
+	switch {
+	case sym == symReadHit && k.Cmd.IsRetrieval():
+		st, in.live = mcproto.StatusHit, true
+	case sym == symReadMiss && k.Cmd.IsRetrieval():
+		st, in.live = mcproto.StatusMiss, false
+	default:
+		st = g.status(in, k.Cmd)
+	}
 	if k.Cmd.IsStorage() || st == mcproto.StatusHit {
 		ev.ValueSize, ev.Flags = in.valueSize, in.flags
 	}
@@ -307,6 +354,17 @@ func (g *Generator) emit(in *inst, ev *profile.Event) {
 		st = mcproto.StatusNoneExpected
 	}
 	ev.Status = st
+}
+
+// symCat returns the command category of a Seq symbol.
+func symCat(sym int) int {
+	switch sym {
+	case symReadHit, symReadMiss, symRead:
+		return catRead
+	case symWrite:
+		return catWrite
+	}
+	return catOther
 }
 
 func isWriteCmd(c mcproto.Command) bool {
@@ -451,8 +509,10 @@ func (g *Generator) buildEpoch() {
 		if !persistent {
 			id = Mix64(id ^ Mix64(g.epoch+0x1234567))
 		}
-		*in = inst{id: id, start: start, end: end, left: p.t.Count, total: p.t.Count, reads: p.t.Reads, writes: p.t.Writes,
-			class: p.class, keySize: max(p.t.KeySize, 1), valueSize: p.t.ValueSize, flags: uint32(m.Flags.Sample(r))}
+		timed := p.t.Count - min(p.t.Attached, p.t.Count)
+		*in = inst{id: id, start: start, end: end, left: timed, total: timed, reads: p.t.Reads, writes: p.t.Writes,
+			class: p.class, keySize: max(p.t.KeySize, 1), valueSize: p.t.ValueSize, seq: p.t.Seq, sizes: p.t.Sizes,
+			flags: uint32(m.Flags.Sample(r))}
 		if p.t.NS != 0 {
 			in.ns = m.Namespaces[p.t.NS-1]
 		}

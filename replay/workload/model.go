@@ -10,10 +10,12 @@
 // one. Temporal locality is kept because each class's spans, gaps and in-span positions are the profile's, so
 // each key's reuse distances (and with them, by the Che approximation for LRU, the miss-ratio curve) follow the
 // profile. A popularity-only model is the special case where every span is the whole window
-// (Model.PopularityOnly). Commands follow a per-key chain: the next command depends on what the key's previous
-// event was (hit, miss, store, delete, …) and on which kind of command (read, write, other) the key has left to
-// make: each key makes exactly its template's reads and writes, so read-only, write-only and counter-like keys
-// keep their behaviour.
+// (Model.PopularityOnly). Each template keeps its key's command sequence (read hit, read miss, write, other, one
+// byte per reference) and value-size changes, so per-key order comes out as captured: a look-aside miss is
+// followed by its set (emitted at once, taking no time of its own), a miss is followed by a set only where the
+// capture shows one, and read-only, write-only and counter-like keys keep their behaviour. The kind within a
+// category (get or gets, text or meta, …) follows a per-key chain on the key's previous event (hit, miss, store,
+// delete, …).
 
 package workload
 
@@ -76,6 +78,63 @@ type Template struct {
 	Start     float32 // first reference, as a fraction of the window's keyed events
 	Span      float32 // last minus first reference, in keyed events
 	NS        uint32  // the key's namespace: Model.Namespaces[NS-1], 0 for none
+	// Seq is the key's command sequence, one symbol (sym*) per reference (for its first maxSeq references):
+	// which category each reference was and whether a read hit. It keeps per-key order (a look-aside miss is
+	// followed by its set, a read-mostly key reads after its one write) and per-key hit/miss counts, which a
+	// chain over global shares cannot. Nil when Fit ran out of its symbol budget.
+	Seq []byte
+	// Sizes are the key's value-size changes after ValueSize (its first known size): at reference At the size
+	// becomes Size. At most maxSizeChanges are kept.
+	Sizes []SizeChange
+	// Attached is how many of the key's references are attached fills (symAttached): its timing has
+	// Count−Attached references.
+	Attached uint32
+}
+
+// SizeChange is a change of a key's value size at its At-th reference (0-based).
+type SizeChange struct {
+	At   uint32
+	Size uint32
+}
+
+// Per-reference symbols of Template.Seq.
+const (
+	symOther    = iota // delete, touch, incr, …
+	symReadHit         // retrieval that hit
+	symReadMiss        // retrieval that missed
+	symRead            // retrieval without an outcome (imported traces): the generator's cache decides
+	symWrite           // storage command
+	// symAttached marks a write that follows its key's missed read within attachGap keyed events: a
+	// look-aside fill. It takes no place of its own in the key's timing (gaps, positions); the generator emits
+	// it right after the miss, as the application sent it.
+	symAttached = 0x80
+	attachGap   = 64
+)
+
+// Sequence bounds: per key, and for the whole model (one byte per keyed event of the profile). Past them a
+// key's commands come from the chain (Model.Next) and its read outcomes from HitLive, which keeps shares but not
+// per-key order.
+const (
+	maxSeq         = 1 << 30
+	maxSeqTotal    = 1 << 28
+	maxSizeChanges = 1 << 8
+)
+
+// symOf returns the Seq symbol of a keyed event.
+func symOf(ev *profile.Event) byte {
+	switch catOf(ev.Cmd) {
+	case catWrite:
+		return symWrite
+	case catRead:
+		switch ev.Status {
+		case mcproto.StatusHit:
+			return symReadHit
+		case mcproto.StatusMiss:
+			return symReadMiss
+		}
+		return symRead
+	}
+	return symOther
 }
 
 // Class describes the keys of one popularity class (counts within a factor of √2), other than the hot keys.
@@ -156,13 +215,25 @@ type keyStat struct {
 	first, last uint64 // keyed event indexes
 	keySize     uint16
 	ns          uint64 // namespace hash (Event.NSHash) of the key's first event
-	valueSize   uint32
+	valueSize   uint32 // first known value size
+	lastSize    uint32
 	hasValue    bool // a store or a hit told the key's value size
+	seq         []byte
+	sizes       []SizeChange
 	flags       uint32
 	state       uint8
 	live        bool
 	class       int32  // -1 hot, else class index (set between the passes)
-	prev        uint64 // pass 2: previous reference
+	prev        uint64 // pass 2: previous timed reference
+	lastRef     uint64 // previous reference, attached or not
+	lastMiss    bool   // the previous reference was a missed read
+	attached    uint64 // attached fills (symAttached)
+	pass2       bool   // pass 2 has seen the key
+}
+
+// isAttached reports whether the event at idx with symbol sym is an attached fill (symAttached) of key s.
+func (s *keyStat) isAttached(idx uint64, sym byte) bool {
+	return sym == symWrite && s.lastMiss && idx-s.lastRef <= attachGap
 }
 
 // classOf returns the popularity class of a count: 0 for 1, then two classes per power of two.
@@ -211,6 +282,7 @@ func Fit(open func() (Source, error), opts FitOptions) (*Model, error) {
 		minT      int64
 		maxT      int64
 		nEvents   uint64
+		seqTotal  uint64
 	)
 	for i := range next {
 		next[i] = [numCats]counter{{}, {}, {}}
@@ -277,16 +349,36 @@ func Fit(open func() (Source, error), opts FitOptions) (*Model, error) {
 			s.writes++
 		}
 		s.last = idx
-		if ev.Cmd.IsStorage() || ev.Status == mcproto.StatusHit {
-			s.valueSize, s.hasValue = ev.ValueSize, true
+		sym := symOf(&ev)
+		if s.isAttached(idx, sym) {
+			sym |= symAttached
+		}
+		s.lastRef, s.lastMiss = idx, sym == symReadMiss
+		if s.count <= maxSeq && seqTotal < maxSeqTotal {
+			s.seq = append(s.seq, sym)
+			seqTotal++
+			if sym&symAttached != 0 {
+				s.attached++
+			}
+		}
+		if ev.Cmd.IsStorage() || ev.Status == mcproto.StatusHit || Existence(&ev) {
+			switch {
+			case !s.hasValue:
+				s.valueSize, s.lastSize, s.hasValue = ev.ValueSize, ev.ValueSize, true
+			case ev.ValueSize != s.lastSize && len(s.sizes) < maxSizeChanges && s.count <= math.MaxUint32:
+				s.sizes = append(s.sizes, SizeChange{At: uint32(s.count - 1), Size: ev.ValueSize})
+				s.lastSize = ev.ValueSize
+			}
 		}
 		if ev.Cmd.IsStorage() && ev.Flags != 0 {
 			s.flags = ev.Flags
 		}
-		retrieval := ev.Cmd.IsRetrieval() && (ev.Status == mcproto.StatusHit || ev.Status == mcproto.StatusMiss)
+		// A read without an outcome (imported traces) that shows its key existed counts as a hit, as for warmup.
+		retrieval := ev.Cmd.IsRetrieval() && (ev.Status == mcproto.StatusHit || ev.Status == mcproto.StatusMiss ||
+			ev.Status == mcproto.StatusUnknown)
 		if retrieval && s.live {
 			liveRet++
-			if ev.Status == mcproto.StatusHit {
+			if ev.Status == mcproto.StatusHit || Existence(&ev) {
 				liveHits++
 			}
 		}
@@ -384,7 +476,14 @@ func Fit(open func() (Source, error), opts FitOptions) (*Model, error) {
 		}
 		t := Template{Count: uint32(min(s.count, math.MaxUint32)), Reads: uint32(min(s.reads, math.MaxUint32)),
 			Writes:  uint32(min(s.writes, math.MaxUint32)),
-			KeySize: s.keySize, ValueSize: vs, Start: float32(float64(s.first) / W), Span: float32(s.last - s.first)}
+			KeySize: s.keySize, ValueSize: vs, Start: float32(float64(s.first) / W), Span: float32(s.last - s.first),
+			Sizes: s.sizes, Attached: uint32(s.attached)}
+		if uint64(len(s.seq)) == min(s.count, maxSeq) {
+			t.Seq = s.seq
+		} else {
+			t.Attached, s.attached = 0, 0
+		}
+		s.seq, s.sizes = nil, nil
 		if s.ns != 0 {
 			if t.NS = nsIdx[s.ns]; t.NS == 0 {
 				m.Namespaces = append(m.Namespaces, s.ns)
@@ -407,12 +506,22 @@ func Fit(open func() (Source, error), opts FitOptions) (*Model, error) {
 	// of a key's life better than measuring them after the warp (MRC error 0.017 against 0.036).
 	err = scanKeyed(open, func(idx uint64, ev *profile.Event) {
 		s := keys[ev.KeyHash]
-		if s == nil || s.count < 3 {
+		if s == nil {
+			return
+		}
+		// The key's attached fills, found as in pass 1, take no place in its timing.
+		sym := symOf(ev)
+		att := s.pass2 && s.attached > 0 && s.isAttached(idx, sym)
+		s.pass2, s.lastRef, s.lastMiss = true, idx, sym == symReadMiss
+		if att {
+			return
+		}
+		if timed := s.count - s.attached; timed < 3 {
 			return
 		}
 		a := getAcc(int(s.class))
 		if idx != s.first {
-			ng := float64(idx-s.prev) * float64(s.count-1) / float64(s.last-s.first)
+			ng := float64(idx-s.prev) * float64(s.count-s.attached-1) / float64(s.last-s.first)
 			a.gaps.add(gapBucket(ng))
 			a.gapSum += ng
 			a.gapN++

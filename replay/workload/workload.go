@@ -27,9 +27,13 @@ type Source interface {
 
 // Existence reports whether an event's status shows that its key existed in the cache before the event: a hit,
 // or a success that needs an existing item (incr, touch, delete, replace, append, …). Warmup stores such keys
-// when no write to them came first.
+// when no write to them came first. An imported trace records no outcomes: there a read that names a value size
+// read an existing object (the trace's object size; a Twitter get that missed has value size 0), and counts
+// too.
 func Existence(ev *profile.Event) bool {
 	switch ev.Status {
+	case mcproto.StatusUnknown:
+		return ev.Cmd.IsRetrieval() && ev.ValueSize > 0
 	case mcproto.StatusHit, mcproto.StatusTouched, mcproto.StatusDeleted:
 		return true
 	case mcproto.StatusStored:

@@ -312,6 +312,52 @@ func TestExistence(t *testing.T) {
 	f(mcproto.CmdTouch, mcproto.StatusTouched, true)
 }
 
+// TestExistence_UnknownRead: an imported trace records no outcomes; a read that names a value size there read an
+// object that existed (a Twitter get miss has value size 0), so warmup stores it and the replay hits.
+func TestExistence_UnknownRead(t *testing.T) {
+	f := func(cmd mcproto.Command, vs uint32, want bool) {
+		t.Helper()
+		ev := profile.Event{Cmd: cmd, Status: mcproto.StatusUnknown, KeySize: 16, ValueSize: vs}
+		if got := Existence(&ev); got != want {
+			t.Fatalf("Existence(%v, unknown, value %d) = %v", cmd, vs, got)
+		}
+	}
+	f(mcproto.CmdGet, 4080, true)
+	f(mcproto.CmdGets, 1, true)
+	f(mcproto.CmdGet, 0, false)
+	f(mcproto.CmdSet, 100, false)
+	f(mcproto.CmdDelete, 0, false)
+}
+
+// TestFit_ImportedTrace: a model fitted to an imported trace (reads without outcomes) draws reads of existing
+// keys as hits, as the trace's reads were served, so a synthetic replay's warmup stores them; before, every read
+// came out a miss.
+func TestFit_ImportedTrace(t *testing.T) {
+	evs := make([]profile.Event, 20000)
+	r := NewRand(5)
+	for i := range evs {
+		k := r.Uint64() % 500
+		evs[i] = profile.Event{Time: int64(i) * 1e6, Proto: mcproto.ProtoText, Cmd: mcproto.CmdGet,
+			Status: mcproto.StatusUnknown, KeyHash: k + 1, KeySize: 16, ValueSize: uint32(512 + k), Upstream: -1}
+	}
+	m, err := Fit(opener(evs), FitOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var hits, reads int
+	for _, ev := range collect(t, m.Generator(GenOptions{Seed: 1, Events: 20000}), 20000) {
+		if ev.Cmd.IsRetrieval() {
+			reads++
+			if ev.Status == mcproto.StatusHit {
+				hits++
+			}
+		}
+	}
+	if reads == 0 || hits < reads*9/10 {
+		t.Fatalf("%d hits of %d reads (pre-live %.2f, hit-live %.2f)", hits, reads, m.PreLive, m.HitLive)
+	}
+}
+
 // TestAppendKeyNS: keys of a recorded namespace share a 4-byte prefix and the delimiter, keep their length and
 // their distinctness; without a namespace, or too short for one, they are AppendKey's keys.
 func TestAppendKeyNS(t *testing.T) {
