@@ -149,6 +149,7 @@ type upstreamBook struct {
 	timeout time.Duration
 	mu      sync.Mutex // one question at a time
 	known   atomic.Pointer[upstreamInfo]
+	failed  atomic.Int64 // unix ns of the last question that got no answer
 }
 
 // info returns what is known, asking the server first when nothing is (it blocks: call it off the event loops).
@@ -156,13 +157,22 @@ func (b *upstreamBook) info(ctx context.Context) (upstreamInfo, bool) {
 	if i := b.known.Load(); i != nil {
 		return *i, true
 	}
+	// A server that did not answer a moment ago is not asked again by every dial waiting here: with a server
+	// that swallows connections, each question would take the whole timeout, one after the other.
+	if time.Since(time.Unix(0, b.failed.Load())) < time.Second {
+		return upstreamInfo{}, false
+	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if i := b.known.Load(); i != nil {
 		return *i, true
 	}
+	if time.Since(time.Unix(0, b.failed.Load())) < time.Second {
+		return upstreamInfo{}, false
+	}
 	i, err := askUpstream(ctx, b.network, b.addr, b.timeout)
 	if err != nil {
+		b.failed.Store(time.Now().UnixNano())
 		return upstreamInfo{}, false
 	}
 	b.known.Store(&i)
