@@ -81,24 +81,27 @@ func rows(m map[string]uint64, total uint64) []row {
 func mixRows(s *analyze.Summary) []row    { return rows(s.Commands, s.Events) }
 func statusRows(s *analyze.Summary) []row { return rows(s.Statuses, s.Events) }
 
-var pageTmpl = template.Must(template.New("page").Funcs(funcs).Parse(`<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<title>{{.Title}}</title>
-<style>
-body{font-family:-apple-system,"Segoe UI",Helvetica,Arial,sans-serif;margin:24px auto;max-width:1360px;color:#1b1f24;background:#fff}
+// reportCSS is the style every report page shares (profile pages and replay pages).
+const reportCSS = `body{font-family:-apple-system,"Segoe UI",Helvetica,Arial,sans-serif;margin:24px auto;max-width:1360px;color:#1b1f24;background:#fff}
 h1{font-size:22px;margin:0 0 4px} h2{font-size:17px;margin:28px 0 8px;border-bottom:1px solid #d0d7de;padding-bottom:4px}
 .sub{color:#57606a;margin:0 0 16px;font-size:13px}
 table{border-collapse:collapse;font-size:13px;margin:4px 0 12px}
 td,th{padding:3px 10px;border-bottom:1px solid #eaeef2;text-align:right} th{background:#f6f8fa} td:first-child,th:first-child{text-align:left}
-.cards{display:flex;flex-wrap:wrap;gap:20px}
-.card{flex:1 1 420px}
-.swatch{display:inline-block;width:12px;height:12px;border-radius:2px;margin-right:6px;vertical-align:-1px}
 .charts{display:grid;grid-template-columns:repeat(auto-fill,minmax(650px,1fr));gap:18px}
 .chart{border:1px solid #d0d7de;border-radius:6px;padding:10px}
 .chart h3{font-size:14px;margin:0} .chart p{font-size:12px;color:#57606a;margin:2px 0 6px}
 svg .frame{fill:none;stroke:#8c959f} svg .grid{stroke:#eaeef2} svg .tick{font-size:10px;fill:#57606a}
 svg .label{font-size:11px;fill:#24292f} svg .legend{font-size:11px;fill:#24292f} svg .empty{font-size:13px;fill:#8c959f}
+`
+
+var pageTmpl = template.Must(template.New("page").Funcs(funcs).Parse(`<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{{.Title}}</title>
+<style>
+` + reportCSS + `.cards{display:flex;flex-wrap:wrap;gap:20px}
+.card{flex:1 1 420px}
+.swatch{display:inline-block;width:12px;height:12px;border-radius:2px;margin-right:6px;vertical-align:-1px}
 .good{color:#1a7f37} .warn{color:#9a6700}
 footer{margin-top:30px;font-size:12px;color:#57606a}
 </style></head><body>
