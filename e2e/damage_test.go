@@ -49,8 +49,9 @@ func recordProfile(t *testing.T, dir string) string {
 	waitListening(t, listen, p)
 	l := startLoad(listen, 2, 200)
 	// Several flush intervals of traffic, so the profile has several blocks.
-	deadline := time.Now().Add(20 * time.Second)
-	for l.completed.Load() < 3000 && time.Now().Before(deadline) {
+	began := time.Now()
+	deadline := began.Add(20 * time.Second)
+	for (l.completed.Load() < 3000 || time.Since(began) < 500*time.Millisecond) && time.Now().Before(deadline) {
 		time.Sleep(60 * time.Millisecond)
 	}
 	l.halt()

@@ -254,7 +254,10 @@ func TestKill9KeepsFlushedEvents(t *testing.T) {
 		"--flush-interval", flush.String())
 	waitListening(t, listen, p)
 	l := startLoad(listen, 4, 300)
-	for l.completed.Load() < 20000 {
+	// Run long enough that operations exist before the cutoff (flush interval plus margin) on a fast machine,
+	// and enough of them on a slow one.
+	loadStart := time.Now()
+	for l.completed.Load() < 20000 || time.Since(loadStart) < 3*time.Second {
 		if l.errors.Load() > 0 {
 			t.Fatalf("client errors before the kill; proxy stderr:\n%s", p.stderr.String())
 		}
