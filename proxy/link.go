@@ -96,17 +96,26 @@ func (s *Server) upstreamFailed(l *link, err error) {
 	}
 	l.failed = true
 	s.outage.failed(s.log, s.cfg.Upstream, err)
+	l.refuse()
+}
+
+// refuse answers every whole request the client sent with SERVER_ERROR upstream unavailable, then closes the
+// client. A client that has not sent a whole request yet (a refused dial is faster than most clients' first
+// write) stays open until it does, so that it gets the answer rather than a reset.
+func (l *link) refuse() {
 	buf := l.rest
 	if !l.client.closed {
 		buf, _ = l.client.c.Peek(-1)
 	}
 	now := time.Now().UnixNano()
 	var out []byte
+	asked := false
 	for len(buf) > 0 {
 		n, perr := l.reqP.Parse(buf, &l.req)
 		if n == 0 {
 			break
 		}
+		asked = true
 		r := &l.req
 		requestsByCmd[r.Cmd].Inc()
 		l.pairer.Request(r, now)
@@ -114,6 +123,9 @@ func (s *Server) upstreamFailed(l *link, err error) {
 			out = l.appendUpstreamError(out, r, "SERVER_ERROR upstream unavailable")
 		}
 		buf = buf[n:]
+	}
+	if !asked && !l.client.closed {
+		return
 	}
 	// The answers are recorded as the client gets them: a profile shows the outage (status server_error).
 	var rp mcproto.ResponseParser
@@ -176,7 +188,8 @@ func (l *link) fromClient() gnet.Action {
 	}
 	if l.up == nil {
 		if l.failed {
-			return gnet.Close
+			l.refuse()
+			return gnet.None
 		}
 		// Still dialing: leave the bytes buffered; upstreamOpened wakes us.
 		if c.InboundBuffered() > l.s.cfg.MaxClientBuffer {
